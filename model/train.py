@@ -1,0 +1,342 @@
+"""The training loop (``Trainer``), evaluation, and the pretrain and fine-tune recipes.
+
+The GUI, the command line and the tests all drive the same loop. It reports through callbacks
+(``on_batch_end(BatchInfo)``, ``on_epoch_end(EpochInfo)``), checks a stop flag every batch (``stop()`` is
+safe to call from another thread), and ends with a ``TrainResult``. A loss that turns NaN/inf or explodes
+stops training with a clear message and puts back the last good weights.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .data import ImageSet, iterate_batches, normalize
+
+__all__ = [
+    "BatchInfo",
+    "EpochInfo",
+    "TrainResult",
+    "TrainConfig",
+    "Trainer",
+    "evaluate",
+    "predict",
+    "pretrain_config",
+    "finetune_config",
+    "set_seed",
+    "FinetuneReport",
+    "finetune",
+]
+
+
+@dataclass(frozen=True)
+class BatchInfo:
+    step: int            # optimiser steps so far (1-based)
+    epoch: int           # 1-based
+    loss: float
+    lr: float
+    samples_done: int    # samples seen in this run
+    samples_total: int   # samples the whole run will see
+    elapsed: float       # seconds since the run started
+    samples_per_s: float
+
+
+@dataclass(frozen=True)
+class EpochInfo:
+    epoch: int
+    train_loss: float
+    test_loss: float | None
+    test_accuracy: float | None
+    elapsed: float
+
+
+@dataclass
+class TrainResult:
+    status: str                      # "finished", "stopped" or "diverged"
+    message: str
+    epochs_done: int
+    steps: int
+    seconds: float
+    test_loss: float | None = None
+    test_accuracy: float | None = None
+    history: list[EpochInfo] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.status != "diverged"
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 15
+    batch_size: int = 128
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    schedule: str = "warmup-cosine"  # "warmup-cosine", "cosine" or "constant"
+    warmup_steps: int = 100           # linear warm-up (capped at 10% of the run) for "warmup-cosine"
+    augment: bool = True
+    label_smoothing: float = 0.0
+    seed: int | None = 0
+    eval_every_epoch: bool = True
+    # channels_last makes depthwise convolutions ~2.5x faster on a CPU (oneDNN); see docs/performance.md.
+    channels_last: bool = True
+    # Loss explosion guard: stop when the loss is not finite, or above this many times the first losses.
+    explode_factor: float = 20.0
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def pretrain_config(**overrides) -> TrainConfig:
+    """The pretraining recipe: Adam, batch 128, warm-up + cosine decay, random-affine augmentation.
+
+    Peak lr 5e-3 rather than the textbook 1e-3: measured on this small batch-normed net (docs/performance.md),
+    1e-3 reached 97.8% test accuracy after 4 epochs where 3e-3..1e-2 reached 98.7..99.0% after 5.
+    """
+    cfg = TrainConfig(epochs=15, batch_size=128, lr=5e-3, schedule="warmup-cosine", augment=True)
+    for k, v in overrides.items():
+        setattr(cfg, k, v)
+    return cfg
+
+
+def finetune_config(**overrides) -> TrainConfig:
+    """The fine-tuning recipe: Adam on the trainable parameters only, a smaller lr, cosine decay."""
+    cfg = TrainConfig(epochs=5, batch_size=64, lr=1e-4, schedule="cosine", augment=True)
+    for k, v in overrides.items():
+        setattr(cfg, k, v)
+    return cfg
+
+
+def set_seed(seed: int | None) -> torch.Generator:
+    """Seed torch's global generator (weight init, dropout) and return a generator for data order."""
+    g = torch.Generator()
+    if seed is not None:
+        torch.manual_seed(seed)
+        g.manual_seed(seed)
+    else:
+        g.seed()
+    return g
+
+
+@torch.inference_mode()
+def evaluate(model: nn.Module, data: ImageSet, batch_size: int = 1000) -> tuple[float, float]:
+    """(mean cross-entropy loss, accuracy) of ``model`` on ``data``; the model's train/eval mode is kept."""
+    was_training = model.training
+    model.eval()
+    total_loss, correct = 0.0, 0
+    try:
+        for x, y in iterate_batches(data, batch_size, shuffle=False):
+            logits = model(x)
+            total_loss += F.cross_entropy(logits, y, reduction="sum").item()
+            correct += (logits.argmax(1) == y).sum().item()
+    finally:
+        model.train(was_training)
+    n = max(1, len(data))
+    return total_loss / n, correct / n
+
+
+@torch.inference_mode()
+def predict(model: nn.Module, images_uint8: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+    """Class probabilities (N x classes) for uint8 N x 28 x 28 images."""
+    was_training = model.training
+    model.eval()
+    try:
+        out = [F.softmax(model(normalize(images_uint8[i:i + batch_size])), 1)
+               for i in range(0, len(images_uint8), batch_size)]
+    finally:
+        model.train(was_training)
+    return torch.cat(out) if out else torch.empty(0)
+
+
+class Trainer:
+    """Runs epochs over an ``ImageSet`` with callbacks and a stop flag.
+
+    Only parameters with ``requires_grad`` go to the optimiser (so frozen blocks stay untouched).
+    """
+
+    def __init__(self, model: nn.Module, train_data: ImageSet, test_data: ImageSet | None = None,
+                 config: TrainConfig | None = None,
+                 on_batch_end: Callable[[BatchInfo], None] | None = None,
+                 on_epoch_end: Callable[[EpochInfo], None] | None = None,
+                 stop_event: threading.Event | None = None):
+        self.model = model
+        self.train_data, self.test_data = train_data, test_data
+        self.config = config or TrainConfig()
+        self.on_batch_end, self.on_epoch_end = on_batch_end, on_epoch_end
+        self._stop = stop_event or threading.Event()
+        # Held while the weights are being changed: readers (the GUI's live view) copy under it.
+        self.weights_lock = threading.Lock()
+
+    def stop(self) -> None:
+        """Ask the run to end at the next batch boundary (thread-safe)."""
+        self._stop.set()
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop.is_set()
+
+    def _make_optimizer(self, params, steps_total: int):
+        cfg = self.config
+        opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        if cfg.schedule == "warmup-cosine":
+            # A short linear warm-up, then cosine decay to zero: the curves move from the first batches on
+            # (a long one-cycle warm-up leaves a live view flat for epochs).
+            warmup = max(1, min(cfg.warmup_steps, steps_total // 10))
+
+            def factor(step: int) -> float:
+                if step < warmup:
+                    return (step + 1) / warmup
+                return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, steps_total - warmup))))
+
+            sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+        elif cfg.schedule == "cosine":
+            sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, steps_total))
+        elif cfg.schedule == "constant":
+            sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
+        else:
+            raise ValueError(f"unknown schedule {cfg.schedule!r}: use onecycle, cosine or constant")
+        return opt, sched
+
+    def fit(self) -> TrainResult:
+        cfg = self.config
+        if cfg.epochs < 1 or cfg.batch_size < 1:
+            raise ValueError("epochs and batch size must be at least 1")
+        if not math.isfinite(cfg.lr) or cfg.lr <= 0:
+            raise ValueError(f"learning rate must be a positive number, not {cfg.lr}")
+        if len(self.train_data) == 0:
+            raise ValueError("the training set is empty")
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        if not params:
+            raise ValueError("every parameter is frozen: nothing to train (unfreeze a block, or evaluate only)")
+        generator = set_seed(cfg.seed)
+        n = len(self.train_data)
+        batches_per_epoch = math.ceil(n / cfg.batch_size)
+        steps_total = batches_per_epoch * cfg.epochs
+        opt, sched = self._make_optimizer(params, steps_total)
+
+        if cfg.channels_last:
+            self.model.to(memory_format=torch.channels_last)
+        last_good = copy.deepcopy(self.model.state_dict())
+        history: list[EpochInfo] = []
+        step, samples_done, start = 0, 0, time.perf_counter()
+        first_losses: list[float] = []
+        status, message = "finished", ""
+        epochs_done = 0
+        self.model.train()
+        for epoch in range(1, cfg.epochs + 1):
+            epoch_loss, epoch_n = 0.0, 0
+            for x, y in iterate_batches(self.train_data, cfg.batch_size, shuffle=True, augment=cfg.augment,
+                                        generator=generator):
+                if self._stop.is_set():
+                    break
+                with self.weights_lock:
+                    logits = self.model(x)
+                    loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
+                    loss_value = loss.item()
+                    if len(first_losses) < 10:
+                        first_losses.append(loss_value)
+                    reference = max(first_losses) if first_losses else loss_value
+                    if not math.isfinite(loss_value) or (
+                            len(first_losses) >= 10 and loss_value > cfg.explode_factor * max(reference, 0.1)):
+                        self.model.load_state_dict(last_good)
+                        status = "diverged"
+                        message = (f"training stopped at step {step + 1}: the loss "
+                                   f"{'became ' + str(loss_value) if not math.isfinite(loss_value) else f'exploded to {loss_value:.3g}'}"
+                                   f" (learning rate {cfg.lr:g} is probably too high); the last good weights were "
+                                   f"restored")
+                        break
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    opt.step()
+                    sched.step()
+                step += 1
+                samples_done += len(y)
+                epoch_loss += loss_value * len(y)
+                epoch_n += len(y)
+                if self.on_batch_end:
+                    elapsed = time.perf_counter() - start
+                    self.on_batch_end(BatchInfo(step, epoch, loss_value, opt.param_groups[0]["lr"], samples_done,
+                                                n * cfg.epochs, elapsed,
+                                                samples_done / max(elapsed, 1e-9)))
+            if status == "diverged":
+                break
+            if self._stop.is_set() and epoch_n < n:
+                status, message = "stopped", f"stopped by request during epoch {epoch}"
+                break
+            epochs_done = epoch
+            last_good = copy.deepcopy(self.model.state_dict())
+            test_loss = test_acc = None
+            if self.test_data is not None and cfg.eval_every_epoch:
+                test_loss, test_acc = evaluate(self.model, self.test_data)
+            info = EpochInfo(epoch, epoch_loss / max(1, epoch_n), test_loss, test_acc, time.perf_counter() - start)
+            history.append(info)
+            if self.on_epoch_end:
+                self.on_epoch_end(info)
+            if self._stop.is_set():
+                status, message = "stopped", f"stopped by request after epoch {epoch}"
+                break
+        self.model.eval()
+        result = TrainResult(status, message, epochs_done, step, time.perf_counter() - start, history=history)
+        if history:
+            result.test_loss, result.test_accuracy = history[-1].test_loss, history[-1].test_accuracy
+        if status == "finished":
+            result.message = f"finished {epochs_done} epochs in {result.seconds:.1f} s"
+        return result
+
+
+@dataclass
+class FinetuneReport:
+    """Before and after figures of one fine-tuning run."""
+
+    policy: str
+    trainable: int
+    frozen: int
+    head_replaced: bool
+    target_before: float
+    target_after: float
+    mnist_before: float | None
+    mnist_after: float | None
+    result: TrainResult | None  # None for zero fine-tuning (policy "all": evaluate only)
+
+    def lines(self) -> list[str]:
+        def f(v):
+            return "n/a" if v is None else f"{v:.4f}"
+        return [f"trainable={self.trainable} frozen={self.frozen} policy={self.policy}",
+                f"target_before={f(self.target_before)} target_after={f(self.target_after)} "
+                f"mnist_before={f(self.mnist_before)} mnist_after={f(self.mnist_after)}"]
+
+
+def finetune(model, target_train: ImageSet, target_test: ImageSet, policy: str = "backbone",
+             config: TrainConfig | None = None, mnist_test: ImageSet | None = None,
+             on_batch_end=None, on_epoch_end=None, stop_event: threading.Event | None = None) -> FinetuneReport:
+    """The transfer-learning recipe: freeze per ``policy``, train the rest with a small lr, report before/after.
+
+    When the target has another number of classes than the model, the head is replaced by a fresh one
+    (then "before" is the fresh head's chance-level score, and MNIST accuracy is no longer defined).
+    ``policy="all"`` is zero fine-tuning: nothing trains, the figures are measured only.
+    """
+    config = config or finetune_config()
+    head_replaced = False
+    measure_mnist = mnist_test is not None and target_train.num_classes == model.config.num_classes == 10
+    if target_train.num_classes != model.config.num_classes:
+        model.replace_head(target_train.num_classes, target_train.classes)
+        head_replaced = True
+    else:  # same number of classes: keep the head, take the target's class names
+        model.config = replace(model.config, class_names=tuple(target_train.classes))
+    counts = model.freeze(policy)
+    target_before = evaluate(model, target_test)[1]
+    mnist_before = evaluate(model, mnist_test)[1] if measure_mnist else None
+    result = None
+    if counts["trainable"] > 0:
+        result = Trainer(model, target_train, target_test, config, on_batch_end, on_epoch_end, stop_event).fit()
+    target_after = evaluate(model, target_test)[1]
+    mnist_after = evaluate(model, mnist_test)[1] if measure_mnist else None
+    return FinetuneReport(policy, counts["trainable"], counts["frozen"], head_replaced,
+                          target_before, target_after, mnist_before, mnist_after, result)
