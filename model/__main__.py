@@ -13,7 +13,7 @@ import torch
 
 from .checkpoint import CheckpointError, load_checkpoint, load_pretrained, pretrained_path, save_checkpoint
 from .data import DataError, load_mnist, load_target, resolve_data_dir
-from .network import DSDCNet, NetConfig, layer_table
+from .network import DSDCNet, NetConfig, layer_table, parse_freeze_policy
 from .train import BatchInfo, EpochInfo, evaluate, finetune, finetune_config, pretrain_config, Trainer
 
 
@@ -113,6 +113,7 @@ def write_info(path, model, train, test, root, cfg, result, acc) -> None:
 def cmd_finetune(args) -> str:
     root = resolve_data_dir(args.data_dir)
     model = _load_weights(args.weights)
+    parse_freeze_policy(args.freeze, model.block_names)  # bad policies fail before any data is loaded
     train, held_out = load_target(args.target, root)
     train = _limit(train, args.limit)
     mnist_test = load_mnist(root, train=False)

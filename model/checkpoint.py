@@ -62,6 +62,21 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb"):
         raise
 
 
+def _plain(value):
+    """Metadata as plain JSON-like values, so that weights-only loading accepts it (e.g. torch.__version__ is
+    a str subclass that ``weights_only=True`` refuses)."""
+    if isinstance(value, bool) or value is None:
+        return value
+    for base in (str, int, float):
+        if isinstance(value, base):
+            return base(value)
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return str(value)
+
+
 def save_checkpoint(path: str | os.PathLike, model: DSDCNet, meta: dict | None = None) -> Path:
     """Save ``model`` (weights, architecture, frozen blocks) and ``meta`` (plain values) to ``path``."""
     path = Path(path).expanduser()
@@ -76,7 +91,7 @@ def save_checkpoint(path: str | os.PathLike, model: DSDCNet, meta: dict | None =
         "config": model.config.to_dict(),
         "frozen": sorted(model.frozen),
         "state_dict": state,
-        "meta": dict(meta or {}, saved_at=time.strftime("%Y-%m-%dT%H:%M:%S")),
+        "meta": _plain(dict(meta or {}, saved_at=time.strftime("%Y-%m-%dT%H:%M:%S"))),
     }
     try:
         with atomic_write(path) as f:
@@ -102,8 +117,9 @@ def load_checkpoint(path: str | os.PathLike, num_classes: int | None = None) -> 
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
-        text = str(e)
-        if "Weights only load failed" in text or "weights_only" in text:
+        # The weights-only unpickler names the class or function it refused ("unsupported GLOBAL ...");
+        # anything else (bad opcodes, short reads, bad zip) is a damaged or foreign file.
+        if "global" in str(e).lower():
             raise CheckpointError(
                 f"refused to load {path.name}: it contains Python objects other than weights (it could run code "
                 f"when opened), so it is not a safe checkpoint") from None

@@ -87,8 +87,12 @@ class TrainConfig:
     eval_every_epoch: bool = True
     # channels_last makes depthwise convolutions ~2.5x faster on a CPU (oneDNN); see docs/performance.md.
     channels_last: bool = True
-    # Loss explosion guard: stop when the loss is not finite, or above this many times the first losses.
-    explode_factor: float = 20.0
+    # Exponential moving average of the weights (0: off). The averaged weights are what is evaluated and
+    # what the run ends with: smoother test curves at high learning rates and a little more accuracy.
+    ema_decay: float = 0.0
+    # Loss explosion guard: stop when the loss is not finite, or above this many times the starting loss
+    # (or chance level, if higher). With lr 10 this net's loss jumps ~20x within two steps.
+    explode_factor: float = 10.0
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -100,7 +104,7 @@ def pretrain_config(**overrides) -> TrainConfig:
     Peak lr 5e-3 rather than the textbook 1e-3: measured on this small batch-normed net (docs/performance.md),
     1e-3 reached 97.8% test accuracy after 4 epochs where 3e-3..1e-2 reached 98.7..99.0% after 5.
     """
-    cfg = TrainConfig(epochs=15, batch_size=128, lr=5e-3, schedule="warmup-cosine", augment=True)
+    cfg = TrainConfig(epochs=15, batch_size=128, lr=5e-3, schedule="warmup-cosine", augment=True, ema_decay=0.998)
     for k, v in overrides.items():
         setattr(cfg, k, v)
     return cfg
@@ -155,6 +159,18 @@ def predict(model: nn.Module, images_uint8: torch.Tensor, batch_size: int = 1000
     return torch.cat(out) if out else torch.empty(0)
 
 
+def _make_ema(model: nn.Module, decay: float):
+    """torch's AveragedModel as an exponential moving average (weights and batch-norm buffers), with a warm-up
+    so that early epochs are not dominated by the random initial weights."""
+    from torch.optim.swa_utils import AveragedModel
+
+    def ema_avg(averaged, current, num_averaged):
+        d = min(decay, (1.0 + float(num_averaged)) / (10.0 + float(num_averaged)))
+        return d * averaged + (1.0 - d) * current
+
+    return AveragedModel(model, avg_fn=ema_avg, use_buffers=True)
+
+
 class Trainer:
     """Runs epochs over an ``ImageSet`` with callbacks and a stop flag.
 
@@ -171,8 +187,6 @@ class Trainer:
         self.config = config or TrainConfig()
         self.on_batch_end, self.on_epoch_end = on_batch_end, on_epoch_end
         self._stop = stop_event or threading.Event()
-        # Held while the weights are being changed: readers (the GUI's live view) copy under it.
-        self.weights_lock = threading.Lock()
 
     def stop(self) -> None:
         """Ask the run to end at the next batch boundary (thread-safe)."""
@@ -224,9 +238,10 @@ class Trainer:
         if cfg.channels_last:
             self.model.to(memory_format=torch.channels_last)
         last_good = copy.deepcopy(self.model.state_dict())
+        ema = _make_ema(self.model, cfg.ema_decay) if cfg.ema_decay > 0 else None
         history: list[EpochInfo] = []
         step, samples_done, start = 0, 0, time.perf_counter()
-        first_losses: list[float] = []
+        reference: float | None = None
         status, message = "finished", ""
         epochs_done = 0
         self.model.train()
@@ -236,33 +251,34 @@ class Trainer:
                                         generator=generator):
                 if self._stop.is_set():
                     break
-                with self.weights_lock:
-                    logits = self.model(x)
-                    loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
-                    loss_value = loss.item()
-                    if len(first_losses) < 10:
-                        first_losses.append(loss_value)
-                    reference = max(first_losses) if first_losses else loss_value
-                    if not math.isfinite(loss_value) or (
-                            len(first_losses) >= 10 and loss_value > cfg.explode_factor * max(reference, 0.1)):
-                        self.model.load_state_dict(last_good)
-                        status = "diverged"
-                        message = (f"training stopped at step {step + 1}: the loss "
-                                   f"{'became ' + str(loss_value) if not math.isfinite(loss_value) else f'exploded to {loss_value:.3g}'}"
-                                   f" (learning rate {cfg.lr:g} is probably too high); the last good weights were "
-                                   f"restored")
-                        break
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    opt.step()
-                    sched.step()
+                logits = self.model(x)
+                loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
+                loss_value = loss.item()
+                if reference is None:
+                    # What the loss may reach before we call it an explosion: a multiple of the starting
+                    # loss, and never below a multiple of chance level (ln C) for a net that starts good.
+                    reference = cfg.explode_factor * max(loss_value, math.log(max(2, logits.shape[1])))
+                if not math.isfinite(loss_value) or loss_value > reference:
+                    self.model.load_state_dict(last_good)
+                    status = "diverged"
+                    what = f"became {loss_value}" if not math.isfinite(loss_value) else f"exploded to {loss_value:.3g}"
+                    message = (f"training stopped at step {step + 1}: the loss {what} (learning rate {cfg.lr:g} is "
+                               f"probably too high); the last good weights were restored")
+                    break
+                lr_used = opt.param_groups[0]["lr"]
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sched.step()
+                if ema is not None:
+                    ema.update_parameters(self.model)
                 step += 1
                 samples_done += len(y)
                 epoch_loss += loss_value * len(y)
                 epoch_n += len(y)
                 if self.on_batch_end:
                     elapsed = time.perf_counter() - start
-                    self.on_batch_end(BatchInfo(step, epoch, loss_value, opt.param_groups[0]["lr"], samples_done,
+                    self.on_batch_end(BatchInfo(step, epoch, loss_value, lr_used, samples_done,
                                                 n * cfg.epochs, elapsed,
                                                 samples_done / max(elapsed, 1e-9)))
             if status == "diverged":
@@ -274,7 +290,7 @@ class Trainer:
             last_good = copy.deepcopy(self.model.state_dict())
             test_loss = test_acc = None
             if self.test_data is not None and cfg.eval_every_epoch:
-                test_loss, test_acc = evaluate(self.model, self.test_data)
+                test_loss, test_acc = evaluate(ema.module if ema is not None else self.model, self.test_data)
             info = EpochInfo(epoch, epoch_loss / max(1, epoch_n), test_loss, test_acc, time.perf_counter() - start)
             history.append(info)
             if self.on_epoch_end:
@@ -282,6 +298,8 @@ class Trainer:
             if self._stop.is_set():
                 status, message = "stopped", f"stopped by request after epoch {epoch}"
                 break
+        if ema is not None and status != "diverged" and ema.n_averaged.item() > 0:
+            self.model.load_state_dict(ema.module.state_dict())
         self.model.eval()
         result = TrainResult(status, message, epochs_done, step, time.perf_counter() - start, history=history)
         if history:
