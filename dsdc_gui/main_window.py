@@ -1,0 +1,463 @@
+"""The main window: composes the canvas, prediction, feature maps, training and layers panels.
+
+Flows (one-way):
+- Drawing: canvas stroke -> (throttle) -> preprocess -> one forward pass with feature taps -> prediction
+  bars and feature maps.
+- Training: action -> JobRunner (worker thread) -> Trainer -> signals -> curves, progress, live weights;
+  Stop -> stop flag -> the job ends at the next batch; result -> swapped in as the current model here,
+  on the GUI thread.
+"""
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from PySide6.QtCore import QSettings, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QMainWindow, QMessageBox, QPushButton,
+                               QSplitter, QTabWidget, QToolBar, QVBoxLayout, QWidget)
+
+from model.checkpoint import CheckpointError, load_checkpoint, load_pretrained, pretrained_path, save_checkpoint
+from model.data import DataError, load_mnist, load_target, resolve_data_dir
+from model.network import DSDCNet, NetConfig
+from model.preprocess import preprocess_canvas
+from model.train import Trainer, evaluate, finetune, finetune_config, pretrain_config
+
+from .canvas import DrawingCanvas
+from .feature_maps import FeatureMapViewer
+from .layers_panel import LayersPanel
+from .prediction import InputPreview, PredictionPanel
+from .training_panel import TrainingPanel
+from .worker import Job, JobResult, JobRunner
+
+__all__ = ["MainWindow"]
+
+PREDICT_INTERVAL_MS = 40  # at most ~25 predictions a second while a stroke is drawn
+
+
+class MainWindow(QMainWindow):
+    predictionUpdated = Signal()    # after the prediction and feature maps were refreshed
+    modelChanged = Signal()         # a new current model (loaded, reset, trained)
+    jobFinished = Signal(str)       # "finished", "stopped", "diverged" or "failed"
+
+    def __init__(self, settings: QSettings | None = None, model: DSDCNet | None = None):
+        super().__init__()
+        self.setWindowTitle("DSDC Studio — depthwise-separable dilated convolutions, live")
+        self.settings = settings or QSettings("DSDC Studio", "DSDC Studio")
+        self.model = model if model is not None else load_pretrained()
+        self.model.eval()
+        self.model_source = "shipped weights" if model is None else "given model"
+        self.live_model: DSDCNet | None = None   # the copy shown while a job trains
+        self.last_report = None
+        self.job_kind: str | None = None
+
+        # --- widgets ---
+        self.canvas = DrawingCanvas()
+        self.preview = InputPreview()
+        self.prediction = PredictionPanel()
+        self.feature_maps = FeatureMapViewer()
+        self.training = TrainingPanel()
+        self.layers = LayersPanel()
+        clear = QPushButton("Clear")
+        clear.setToolTip("Clear the canvas (Esc / Delete)")
+        clear.clicked.connect(self.canvas.clear)
+        undo = QPushButton("Undo")
+        undo.setToolTip("Undo the last stroke (Ctrl+Z)")
+        undo.clicked.connect(self.canvas.undo)
+        buttons = QHBoxLayout()
+        buttons.addWidget(clear)
+        buttons.addWidget(undo)
+        buttons.addStretch(1)
+        buttons.addWidget(QLabel("network input:"))
+        buttons.addWidget(self.preview)
+
+        left = QWidget()
+        ll = QVBoxLayout(left)
+        ll.addWidget(self.canvas, 3)
+        ll.addLayout(buttons)
+        ll.addWidget(self.prediction, 2)
+
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.feature_maps, "Feature maps")
+        self.tabs.addTab(self.training, "Training")
+        self.tabs.addTab(self.layers, "Layers && fine-tuning")
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(left)
+        split.addWidget(self.tabs)
+        split.setStretchFactor(0, 2)
+        split.setStretchFactor(1, 3)
+        split.setChildrenCollapsible(False)
+        self.setCentralWidget(split)
+        self.setMinimumSize(900, 600)
+
+        # --- actions ---
+        self.pretrain_action = self._action("Pretrain", "Ctrl+P", "Train a fresh network on MNIST (Ctrl+P)",
+                                            self.start_pretrain)
+        self.freeze_action = self._action("Freeze layers", "Ctrl+L", "Apply the freeze policy chosen in the "
+                                          "Layers tab (Ctrl+L)", self.apply_freeze_policy)
+        self.finetune_action = self._action("Fine-tune", "Ctrl+T", "Fine-tune the current network on the target "
+                                            "chosen in the Layers tab; frozen blocks stay unchanged (Ctrl+T)",
+                                            self.start_finetune)
+        self.stop_action = self._action("Stop", "Ctrl+.", "Stop the running job at the next batch (Ctrl+.)",
+                                        self.stop_job)
+        self.evaluate_action = self._action("Evaluate", "Ctrl+E", "Accuracy of the current network on the MNIST "
+                                            "test set (Ctrl+E)", self.start_evaluate)
+        tb = QToolBar("Actions")
+        tb.setObjectName("actions")
+        tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        for a in (self.pretrain_action, self.freeze_action, self.finetune_action, self.stop_action,
+                  self.evaluate_action):
+            tb.addAction(a)
+        self.addToolBar(tb)
+
+        file_menu = self.menuBar().addMenu("&File")
+        self.open_action = self._action("Open checkpoint…", QKeySequence.StandardKey.Open, "Load weights from a file",
+                                        self.open_checkpoint_dialog)
+        self.save_action = self._action("Save checkpoint…", QKeySequence.StandardKey.Save,
+                                        "Save the current network to a file", self.save_checkpoint_dialog)
+        self.reset_action = self._action("Reset to shipped weights", "Ctrl+R", "Go back to the pretrained weights "
+                                         "that come with the app", self.reset_to_shipped)
+        quit_action = self._action("Quit", QKeySequence.StandardKey.Quit, "Quit", self.close)
+        for a in (self.open_action, self.save_action, self.reset_action):
+            file_menu.addAction(a)
+        file_menu.addSeparator()
+        file_menu.addAction(quit_action)
+        train_menu = self.menuBar().addMenu("&Train")
+        for a in (self.pretrain_action, self.freeze_action, self.finetune_action, self.stop_action,
+                  self.evaluate_action):
+            train_menu.addAction(a)
+
+        self.status_label = QLabel()
+        self.statusBar().addWidget(self.status_label, 1)
+        self.model_label = QLabel()
+        self.statusBar().addPermanentWidget(self.model_label)
+
+        # --- wiring ---
+        self.runner = JobRunner(self)
+        self.runner.status.connect(self.set_status)
+        self.runner.batchEnd.connect(self.training.add_batch)
+        self.runner.epochEnd.connect(self._on_epoch_end)
+        self.runner.snapshot.connect(self._on_snapshot)
+        self.runner.finished.connect(self._on_job_finished)
+        self.runner.failed.connect(self._on_job_failed)
+        self.runner.idle.connect(self._update_actions)
+
+        self._predict_timer = QTimer(self)
+        self._predict_timer.setSingleShot(True)
+        self._predict_timer.setInterval(PREDICT_INTERVAL_MS)
+        self._predict_timer.timeout.connect(self.update_prediction)
+        self.canvas.changed.connect(self._schedule_prediction)
+        self.canvas.strokeFinished.connect(self.update_prediction)
+        self.layers.frozenChanged.connect(self._on_frozen_changed)
+        self.training.dataDirChanged.connect(lambda d: self.settings.setValue("data_dir", d))
+
+        self._load_settings()
+        self._on_model_changed()
+        self._update_actions()
+        self.set_status("Draw a digit on the canvas. Pretrain or fine-tune from the toolbar; look inside in the tabs.")
+
+    def _action(self, text, shortcut, tip, slot) -> QAction:
+        a = QAction(text, self)
+        a.setShortcut(QKeySequence(shortcut))
+        a.setToolTip(tip)
+        a.setStatusTip(tip)
+        a.triggered.connect(slot)
+        return a
+
+    # --- settings (remembered between runs) ----------------------------------------------------------
+    def _load_settings(self) -> None:
+        s, t = self.settings, self.training
+        t.epochs.setValue(int(s.value("epochs", t.epochs.value())))
+        t.batch_size.setValue(int(s.value("batch_size", t.batch_size.value())))
+        t.lr.setValue(float(s.value("lr", t.lr.value())))
+        t.finetune_lr.setValue(float(s.value("finetune_lr", t.finetune_lr.value())))
+        t.train_limit.setValue(int(s.value("train_limit", t.train_limit.value())))
+        t.data_dir.setText(str(s.value("data_dir", "") or str(resolve_data_dir(None))))
+        geom = s.value("geometry")
+        if geom is not None:
+            self.restoreGeometry(geom)
+
+    def save_settings(self) -> None:
+        s, t = self.settings, self.training
+        s.setValue("epochs", t.epochs.value())
+        s.setValue("batch_size", t.batch_size.value())
+        s.setValue("lr", t.lr.value())
+        s.setValue("finetune_lr", t.finetune_lr.value())
+        s.setValue("train_limit", t.train_limit.value())
+        s.setValue("data_dir", t.data_dir.text())
+        s.setValue("geometry", self.saveGeometry())
+        s.sync()
+
+    def data_dir(self) -> Path:
+        return resolve_data_dir(self.training.data_dir.text().strip() or None)
+
+    # --- status ------------------------------------------------------------------------------------
+    def set_status(self, text: str) -> None:
+        self.status_label.setText(text)
+
+    def show_error(self, text: str, title: str = "DSDC Studio") -> None:
+        """One clear sentence in a dialog (and the status bar). Non-blocking so tests and jobs go on."""
+        self.set_status(text)
+        self.last_error = text
+        box = QMessageBox(QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.Ok, self)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.setObjectName("errorDialog")
+        box.open()
+
+    # --- drawing -> prediction -----------------------------------------------------------------------
+    def display_model(self) -> DSDCNet:
+        return self.live_model if self.live_model is not None else self.model
+
+    def _schedule_prediction(self) -> None:
+        if not self._predict_timer.isActive():
+            self._predict_timer.start()
+
+    def update_prediction(self) -> None:
+        """Preprocess the canvas, run one forward pass with taps, update every view from it."""
+        self._predict_timer.stop()
+        pre = preprocess_canvas(self.canvas.image_array(), ink="dark")
+        self.preview.show_image(pre.image28.numpy())
+        net = self.display_model()
+        self.prediction.set_class_names(list(net.config.class_names))
+        if pre.empty:
+            self.prediction.show_empty()
+            self.feature_maps.clear()
+        else:
+            with torch.inference_mode():
+                was_training = net.training
+                net.eval()
+                logits, maps = net.feature_maps(pre.tensor)
+                net.train(was_training)
+                probs = torch.softmax(logits, 1)[0].numpy()
+            self.prediction.show_probabilities(probs)
+            self.feature_maps.set_maps({k: v[0].numpy() for k, v in maps.items()})
+        self.predictionUpdated.emit()
+
+    # --- model management ----------------------------------------------------------------------------
+    def set_model(self, model: DSDCNet, source: str) -> None:
+        model.eval()
+        self.model = model
+        self.model_source = source
+        self._on_model_changed()
+
+    def _on_model_changed(self) -> None:
+        self.layers.set_model(self.model)
+        c = self.model.param_counts()
+        self.model_label.setText(f"{self.model_source} · {c['total']:,} parameters")
+        self.update_prediction()
+        self.modelChanged.emit()
+
+    def _on_frozen_changed(self, names: set) -> None:
+        counts = self.model.freeze(set(names))
+        self.layers.show_counts(counts)
+        self.set_status(f"Frozen: {', '.join(sorted(names)) or 'nothing'} — {counts['trainable']:,} parameters "
+                        f"will train.")
+
+    def apply_freeze_policy(self) -> None:
+        self.layers.apply_policy()
+        self.tabs.setCurrentWidget(self.layers)
+
+    def open_checkpoint_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open checkpoint", str(self.settings.value("last_dir", "")),
+                                              "Checkpoints (*.pt *.pth);;All files (*)")
+        if path:
+            self.load_checkpoint_file(path)
+
+    def load_checkpoint_file(self, path: str) -> bool:
+        if self.runner.busy:
+            self.show_error("A job is running: stop it before loading another network.")
+            return False
+        try:
+            model, meta = load_checkpoint(path)
+        except CheckpointError as e:
+            self.show_error(f"Could not load the checkpoint: {e}. The current network is kept.")
+            return False
+        self.settings.setValue("last_dir", str(Path(path).parent))
+        self.set_model(model, Path(path).name)
+        self.set_status(f"Loaded {path}")
+        return True
+
+    def save_checkpoint_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save checkpoint", str(self.settings.value("last_dir", "")),
+                                              "Checkpoints (*.pt)")
+        if path:
+            self.save_checkpoint_file(path)
+
+    def save_checkpoint_file(self, path: str) -> bool:
+        try:
+            save_checkpoint(path, self.model, {"source": self.model_source})
+        except CheckpointError as e:
+            self.show_error(f"Could not save: {e}")
+            return False
+        self.settings.setValue("last_dir", str(Path(path).parent))
+        self.set_status(f"Saved {path}")
+        return True
+
+    def reset_to_shipped(self) -> None:
+        if self.runner.busy:
+            self.show_error("A job is running: stop it before resetting the network.")
+            return
+        try:
+            self.set_model(load_pretrained(), "shipped weights")
+        except CheckpointError as e:
+            self.show_error(f"The shipped weights could not be loaded: {e}")
+            return
+        self.set_status("Back to the shipped pretrained weights.")
+
+    # --- jobs ----------------------------------------------------------------------------------------
+    def _update_actions(self) -> None:
+        busy = self.runner.busy
+        for a in (self.pretrain_action, self.finetune_action, self.evaluate_action, self.open_action,
+                  self.reset_action, self.freeze_action):
+            a.setEnabled(not busy)
+        self.stop_action.setEnabled(busy)
+        self.layers.table.setEnabled(not busy)
+        self.layers.freeze_button.setEnabled(not busy)
+
+    def _start(self, job: Job) -> bool:
+        if not self.runner.start(job):
+            self.set_status("A job is already running.")
+            return False
+        self.job_kind = job.kind
+        self.save_settings()
+        self._update_actions()
+        self.set_status(job.description)
+        return True
+
+    def start_pretrain(self) -> bool:
+        t = self.training
+        cfg = pretrain_config(epochs=t.epochs.value(), batch_size=t.batch_size.value(), lr=t.lr.value())
+        root, limit = self.data_dir(), t.train_limit.value()
+        live = DSDCNet(self.model.config if self.model.config.num_classes == 10 else NetConfig())
+        self.live_model = copy.deepcopy(live).eval()
+
+        def run(ctx) -> JobResult:
+            ctx.status(f"Loading MNIST from {root} (downloading it if missing)…")
+            train, test = load_mnist(root, train=True), load_mnist(root, train=False)
+            if limit:
+                train = train.take(limit, seed=0)
+            ctx.status(f"Pretraining on {len(train):,} MNIST images, testing on {len(test):,}…")
+            trainer = Trainer(live, train, test, cfg, lambda b: (ctx.on_batch_end(b), ctx.maybe_snapshot(live)),
+                              ctx.on_epoch_end, ctx.stop_event)
+            result = trainer.fit()
+            return JobResult("pretrain", live, result, message=result.message,
+                             extra={"trained_on": len(train), "data_dir": str(root)})
+
+        self.training.begin_run("Pretrain")
+        self.tabs.setCurrentWidget(self.training)
+        return self._start(Job("pretrain", run, "Pretraining a fresh network on MNIST…"))
+
+    def start_finetune(self) -> bool:
+        t = self.training
+        target = self.layers.target_string()
+        if target == "folder:":
+            self.show_error("Choose a folder of labelled images to fine-tune on (Layers tab).")
+            return False
+        policy = self.layers.frozen_names()
+        model = copy.deepcopy(self.model)
+        counts = model.freeze(policy)
+        cfg = finetune_config(epochs=t.epochs.value(), batch_size=t.batch_size.value(), lr=t.finetune_lr.value())
+        root, limit = self.data_dir(), t.train_limit.value()
+        self.live_model = model
+
+        def run(ctx) -> JobResult:
+            ctx.status(f"Loading the fine-tuning target {target}…")
+            train, held = load_target(target, root)
+            if limit:
+                train = train.take(limit, seed=0)
+            try:
+                mnist_test = load_mnist(root, train=False, download=False)
+            except DataError:
+                mnist_test = None
+            ctx.status(f"Fine-tuning on {len(train):,} images of {target}, {len(held):,} held out; "
+                       f"{counts['trainable']:,} parameters train, {counts['frozen']:,} frozen…")
+            report = finetune(model, train, held, policy, cfg, mnist_test,
+                              lambda b: (ctx.on_batch_end(b), ctx.maybe_snapshot(model)), ctx.on_epoch_end,
+                              ctx.stop_event)
+            return JobResult("finetune", model, report.result, report,
+                             message=report.result.message if report.result else "evaluated only")
+
+        self.training.begin_run("Fine-tune")
+        self.tabs.setCurrentWidget(self.training)
+        return self._start(Job("finetune", run, f"Fine-tuning on {target}…"))
+
+    def start_evaluate(self) -> bool:
+        model = copy.deepcopy(self.model)
+        root = self.data_dir()
+
+        def run(ctx) -> JobResult:
+            ctx.status(f"Evaluating on the MNIST test set from {root}…")
+            test = load_mnist(root, train=False)
+            loss, acc = evaluate(model, test)
+            return JobResult("evaluate", None, message=f"Test accuracy {acc:.2%} on the {len(test):,} MNIST test "
+                             f"images (loss {loss:.4f}).", extra={"accuracy": acc, "loss": loss})
+
+        return self._start(Job("evaluate", run, "Evaluating…"))
+
+    def stop_job(self) -> None:
+        if self.runner.busy:
+            self.runner.stop()
+            self.set_status("Stopping at the next batch…")
+
+    def _on_snapshot(self, state: dict) -> None:
+        # A safe point: the worker copied the weights between batches; show them in the predictions.
+        if self.live_model is not None:
+            self.live_model.load_state_dict(state)
+            if not self.canvas.is_empty:
+                self.update_prediction()
+
+    def _on_epoch_end(self, info) -> None:
+        self.training.add_epoch(info)
+        if info.test_accuracy is not None:
+            self.set_status(f"Epoch {info.epoch}: test accuracy {info.test_accuracy:.2%}, test loss "
+                            f"{info.test_loss:.4f}")
+
+    def _on_job_finished(self, result: JobResult) -> None:
+        self.live_model = None
+        status = result.train_result.status if result.train_result is not None else "finished"
+        if result.kind == "evaluate":
+            self.training.end_run("evaluated")
+            self.set_status(result.message)
+        elif result.model is not None and status != "diverged":
+            source = "pretrained here" if result.kind == "pretrain" else "fine-tuned here"
+            if status == "stopped":
+                source += " (stopped early)"
+            self.set_model(result.model, source)
+            if result.report is not None:
+                self.last_report = result.report
+                self._show_report(result.report)
+            self.training.end_run(f"{result.kind}: {status}")
+            self.set_status(f"{result.kind.capitalize()} {status}: {result.message}")
+        else:
+            self.training.end_run(f"{result.kind}: {status}")
+            self.update_prediction()
+            self.show_error(result.message or f"{result.kind} failed")
+        self.jobFinished.emit(status)
+
+    def _show_report(self, r) -> None:
+        def f(v):
+            return "n/a" if v is None else f"{v:.2%}"
+        self.training.results_label.setText(
+            f"<b>Fine-tuning ({r.policy if isinstance(r.policy, str) else 'custom'})</b>: "
+            f"{r.trainable:,} trainable, {r.frozen:,} frozen parameters{' · new head' if r.head_replaced else ''}"
+            f"<table cellpadding=3><tr><th></th><th>before</th><th>after</th></tr>"
+            f"<tr><td>target (held out)</td><td>{f(r.target_before)}</td><td>{f(r.target_after)}</td></tr>"
+            f"<tr><td>MNIST test set</td><td>{f(r.mnist_before)}</td><td>{f(r.mnist_after)}</td></tr></table>")
+
+    def _on_job_failed(self, message: str) -> None:
+        self.live_model = None
+        self.training.end_run("failed")
+        self.update_prediction()
+        self.show_error(message)
+        self.jobFinished.emit("failed")
+
+    # --- closing -------------------------------------------------------------------------------------
+    def closeEvent(self, event) -> None:
+        self.save_settings()
+        if self.runner.busy:
+            self.set_status("Stopping the running job…")
+            self.runner.shutdown()
+        event.accept()
