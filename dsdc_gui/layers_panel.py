@@ -11,7 +11,9 @@ from model.network import layer_table
 __all__ = ["LayersPanel"]
 
 COLUMNS = ["block", "kind", "output", "dilation", "params", "MACs", "receptive field", "trainable"]
-TARGETS = [("MNIST", "mnist"), ("KMNIST (data folder)", "kmnist"), ("Folder of labelled images…", "folder")]
+TARGETS = [("My digits (collected in the 'My digits' tab)", "mydigits"), ("MNIST", "mnist"),
+           ("KMNIST (data folder)", "kmnist"), ("Fashion-MNIST (downloaded when missing)", "fashion"),
+           ("EMNIST digits (downloaded when missing)", "emnist-digits"), ("Folder of labelled images…", "folder")]
 
 
 class LayersPanel(QWidget):
@@ -63,7 +65,14 @@ class LayersPanel(QWidget):
         for label, key in TARGETS:
             self.target.addItem(label, key)
         self.target.setToolTip("What 'Fine-tune' trains on. KMNIST: 8,000 images to train on, 2,000 held out, from "
-                               "the data folder. Folder: one subfolder per class (torchvision's ImageFolder).")
+                               "the data folder. Folder: one subfolder per class (torchvision's ImageFolder).\n"
+                               "A target with another number of classes gets a new head.")
+        self.replay = QSpinBox()
+        self.replay.setRange(0, 20000)
+        self.replay.setSingleStep(500)
+        self.replay.setSpecialValueText("off")
+        self.replay.setToolTip("Mix this many MNIST training images into fine-tuning, to limit forgetting of MNIST "
+                               "(targets with 10 classes only).")
         self.folder = QLineEdit()
         self.folder.setPlaceholderText("folder with one subfolder of images per class")
         browse = QPushButton("Browse…")
@@ -78,6 +87,7 @@ class LayersPanel(QWidget):
         form = QFormLayout()
         form.addRow("Fine-tune on", self.target)
         form.addRow("Folder", self._folder_row)
+        form.addRow("MNIST replay", self.replay)
         self._on_target_changed()
         tgt = QGroupBox("Fine-tuning target")
         tgt.setLayout(form)

@@ -16,17 +16,19 @@ from pathlib import Path
 import numpy as np
 import torch
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QAction, QKeySequence, QShortcut
 from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QMainWindow, QMessageBox, QPushButton,
                                QSplitter, QTabWidget, QToolBar, QVBoxLayout, QWidget)
 
-from model.checkpoint import CheckpointError, load_checkpoint, load_pretrained, pretrained_path, save_checkpoint
+from model.checkpoint import CheckpointError, load_checkpoint, load_pretrained, save_checkpoint
+from model.collect import DigitStore, StoreError
 from model.data import DataError, load_mnist, load_target, resolve_data_dir
 from model.network import DSDCNet, NetConfig
 from model.preprocess import preprocess_canvas
 from model.train import Trainer, evaluate, finetune, finetune_config, pretrain_config
 
 from .canvas import DrawingCanvas
+from .collect_panel import CollectPanel
 from .feature_maps import FeatureMapViewer
 from .layers_panel import LayersPanel
 from .prediction import InputPreview, PredictionPanel
@@ -43,7 +45,8 @@ class MainWindow(QMainWindow):
     modelChanged = Signal()         # a new current model (loaded, reset, trained)
     jobFinished = Signal(str)       # "finished", "stopped", "diverged" or "failed"
 
-    def __init__(self, settings: QSettings | None = None, model: DSDCNet | None = None):
+    def __init__(self, settings: QSettings | None = None, model: DSDCNet | None = None,
+                 store: DigitStore | None = None):
         super().__init__()
         self.setWindowTitle("DSDC Studio — depthwise-separable dilated convolutions, live")
         self.settings = settings or QSettings("DSDC Studio", "DSDC Studio")
@@ -61,6 +64,8 @@ class MainWindow(QMainWindow):
         self.feature_maps = FeatureMapViewer()
         self.training = TrainingPanel()
         self.layers = LayersPanel()
+        self.store = store if store is not None else DigitStore()
+        self.collect = CollectPanel(self.store)
         clear = QPushButton("Clear")
         clear.setToolTip("Clear the canvas (Esc / Delete)")
         clear.clicked.connect(self.canvas.clear)
@@ -84,6 +89,7 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.feature_maps, "Feature maps")
         self.tabs.addTab(self.training, "Training")
         self.tabs.addTab(self.layers, "Layers && fine-tuning")
+        self.tabs.addTab(self.collect, "My digits")
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(left)
         split.addWidget(self.tabs)
@@ -153,6 +159,18 @@ class MainWindow(QMainWindow):
         self.canvas.strokeFinished.connect(self.update_prediction)
         self.layers.frozenChanged.connect(self._on_frozen_changed)
         self.training.dataDirChanged.connect(lambda d: self.settings.setValue("data_dir", d))
+        self.collect.labelChosen.connect(self.collect_sample)
+        self.collect.collectModeChanged.connect(self._on_collect_mode)
+        self.collect.deleteRequested.connect(self._delete_samples)
+        self.collect.importRequested.connect(self._import_samples)
+        self.collect.exportRequested.connect(self._export_samples)
+        # Digit keys save the drawing in collect mode (window-wide, so the canvas can keep the focus).
+        self._digit_shortcuts = []
+        for label in self.store.classes:
+            sc = QShortcut(QKeySequence(label), self)
+            sc.activated.connect(lambda lab=label: self.collect_sample(lab))
+            sc.setEnabled(False)
+            self._digit_shortcuts.append(sc)
 
         self._load_settings()
         self._on_model_changed()
@@ -357,6 +375,7 @@ class MainWindow(QMainWindow):
             self.show_error("Choose a folder of labelled images to fine-tune on (Layers tab).")
             return False
         policy = self.layers.frozen_names()
+        replay_n = self.layers.replay.value()
         model = copy.deepcopy(self.model)
         counts = model.freeze(policy)
         cfg = finetune_config(epochs=t.epochs.value(), batch_size=t.batch_size.value(), lr=t.finetune_lr.value())
@@ -372,11 +391,12 @@ class MainWindow(QMainWindow):
                 mnist_test = load_mnist(root, train=False, download=False)
             except DataError:
                 mnist_test = None
+            replay = load_mnist(root, train=True).take(replay_n, seed=1) if replay_n else None
             ctx.status(f"Fine-tuning on {len(train):,} images of {target}, {len(held):,} held out; "
                        f"{counts['trainable']:,} parameters train, {counts['frozen']:,} frozen…")
             report = finetune(model, train, held, policy, cfg, mnist_test,
                               lambda b: (ctx.on_batch_end(b), ctx.maybe_snapshot(model)), ctx.on_epoch_end,
-                              ctx.stop_event)
+                              ctx.stop_event, replay=replay)
             return JobResult("finetune", model, report.result, report,
                              message=report.result.message if report.result else "evaluated only")
 
@@ -453,6 +473,58 @@ class MainWindow(QMainWindow):
         self.update_prediction()
         self.show_error(message)
         self.jobFinished.emit("failed")
+
+    # --- my digits -----------------------------------------------------------------------------------
+    def _on_collect_mode(self, on: bool) -> None:
+        for sc in self._digit_shortcuts:
+            sc.setEnabled(on)
+        if on:
+            self.tabs.setCurrentWidget(self.collect)
+            self.set_status("Collect mode: draw a digit, then press its key (0-9) or click its button.")
+        else:
+            self.set_status("Collect mode off.")
+
+    def collect_sample(self, label: str) -> bool:
+        """Save the current drawing as a sample of ``label`` and clear the canvas for the next one."""
+        pre = preprocess_canvas(self.canvas.image_array(), ink="dark")
+        if pre.empty:
+            self.set_status("Nothing drawn: draw a digit first, then press its key.")
+            return False
+        try:
+            self.store.add(label, pre.image28.numpy(), self.canvas.image_array())
+        except StoreError as e:
+            self.show_error(str(e))
+            return False
+        self.canvas.clear()
+        self.collect.refresh()
+        self.set_status(f"Saved a '{label}' ({self.store.counts()[label]} of them now). Draw the next one.")
+        return True
+
+    def _delete_samples(self, samples) -> None:
+        try:
+            for smp in samples:
+                self.store.delete(smp)
+        except StoreError as e:
+            self.show_error(str(e))
+        self.collect.refresh()
+        self.set_status(f"Deleted {len(samples)} sample(s).")
+
+    def _import_samples(self, folder: str) -> None:
+        try:
+            n = self.store.import_from(folder)
+        except StoreError as e:
+            self.show_error(str(e))
+            return
+        self.collect.refresh()
+        self.set_status(f"Imported {n} samples from {folder}.")
+
+    def _export_samples(self, folder: str) -> None:
+        try:
+            self.store.export_to(folder)
+        except StoreError as e:
+            self.show_error(str(e))
+            return
+        self.set_status(f"Exported {len(self.store)} samples to {folder}.")
 
     # --- closing -------------------------------------------------------------------------------------
     def closeEvent(self, event) -> None:

@@ -117,11 +117,13 @@ def cmd_finetune(args) -> str:
     train, held_out = load_target(args.target, root)
     train = _limit(train, args.limit)
     mnist_test = load_mnist(root, train=False)
+    replay = load_mnist(root, train=True).take(args.replay, seed=1) if args.replay else None
     cfg = finetune_config(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed)
     print(f"fine-tuning on {args.target}: {len(train):,} images, {len(held_out):,} held out; "
           f"freeze policy {args.freeze}", file=sys.stderr)
     progress = Progress()
-    report = finetune(model, train, held_out, args.freeze, cfg, mnist_test, progress.batch, progress.epoch)
+    report = finetune(model, train, held_out, args.freeze, cfg, mnist_test, progress.batch, progress.epoch,
+                      replay=replay)
     if report.result is not None and not report.result.ok:
         raise RuntimeError(report.result.message)
     if args.out:
@@ -194,7 +196,11 @@ def build_parser() -> argparse.ArgumentParser:
     f = sub.add_parser("finetune", help="fine-tune on a new target")
     data_dir(f)
     f.add_argument("--weights", help="checkpoint to start from (default: the shipped weights)")
-    f.add_argument("--target", required=True, help="mnist, kmnist or folder:PATH")
+    f.add_argument("--target", required=True,
+                   help="mnist, kmnist, mydigits (your collected samples), folder:PATH, fashion or emnist-digits "
+                        "(downloaded when missing)")
+    f.add_argument("--replay", type=int, default=0, help="mix this many MNIST training images in, to limit "
+                   "forgetting")
     f.add_argument("--freeze", default="backbone", help="none | backbone | first:K | all (default: backbone)")
     f.add_argument("--epochs", type=int, default=5)
     f.add_argument("--batch-size", type=int, default=64)

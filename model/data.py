@@ -33,6 +33,8 @@ __all__ = [
     "load_idx_pair",
     "load_image_folder",
     "load_target",
+    "load_online_set",
+    "split_held_out",
     "normalize",
     "random_affine",
     "iterate_batches",
@@ -218,13 +220,48 @@ def load_image_folder(path: str | os.PathLike, size: int = 28) -> ImageSet:
     return s
 
 
+ONLINE_SETS = {
+    # target name: (torchvision class name, constructor keyword arguments, label)
+    "fashion": ("FashionMNIST", {}, "Fashion-MNIST"),
+    "emnist-digits": ("EMNIST", {"split": "digits"}, "EMNIST digits"),
+}
+TARGETS = ("mnist", "kmnist", "mydigits", "folder:PATH", *ONLINE_SETS)
+
+
+def split_held_out(s: ImageSet, fraction: float = 0.2, seed: int = 0) -> tuple[ImageSet, ImageSet]:
+    """A reproducible (seeded) split into a training part and a held-out part of about ``fraction``."""
+    perm = torch.randperm(len(s), generator=torch.Generator().manual_seed(seed))
+    n_held = max(1, round(len(s) * fraction))
+    return s.subset(perm[n_held:], s.name + "-train"), s.subset(perm[:n_held], s.name + "-held-out")
+
+
+def load_online_set(name: str, root: str | os.PathLike | None = None, train: bool = True,
+                    download: bool = True) -> ImageSet:
+    """A torchvision data set fetched on request (Fashion-MNIST, EMNIST digits) into the data folder."""
+    import torchvision.datasets as tvd
+
+    cls_name, kwargs, label = ONLINE_SETS[name]
+    root = resolve_data_dir(root)
+    try:
+        ds = getattr(tvd, cls_name)(str(root), train=train, download=download, **kwargs)
+    except Exception as e:
+        raise DataError(f"{label} is not in {root / cls_name} and could not be downloaded "
+                        f"({type(e).__name__}: {e}); connect to the internet or copy it there") from None
+    images = ds.data if isinstance(ds.data, torch.Tensor) else torch.as_tensor(ds.data)
+    if cls_name == "EMNIST":  # EMNIST is stored transposed
+        images = images.transpose(1, 2)
+    return ImageSet(images.to(torch.uint8).contiguous(), torch.as_tensor(ds.targets), list(ds.classes),
+                    f"{label}-{'train' if train else 'test'}")
+
+
 def load_target(target: str, root: str | os.PathLike | None = None, n_kmnist_train: int = 8000
                 ) -> tuple[ImageSet, ImageSet]:
     """A fine-tuning target as (train part, held-out part).
 
     ``mnist``: the MNIST training and test sets. ``kmnist``: the KMNIST IDX pair split in order, the first
-    ``n_kmnist_train`` to train on and the rest held out. ``folder:PATH``: an ImageFolder, split
-    reproducibly 80/20 by a seeded permutation.
+    ``n_kmnist_train`` to train on and the rest held out. ``mydigits``: the user's collected samples
+    (``model.collect``), labelled as digits, split 80/20. ``folder:PATH``: an ImageFolder, split 80/20 by a
+    seeded permutation. ``fashion``, ``emnist-digits``: torchvision sets, downloaded when missing.
     """
     if target == "mnist":
         return load_mnist(root, train=True), load_mnist(root, train=False)
@@ -233,15 +270,21 @@ def load_target(target: str, root: str | os.PathLike | None = None, n_kmnist_tra
         if len(s) <= n_kmnist_train:
             raise DataError(f"KMNIST has {len(s)} images; need more than {n_kmnist_train} to hold some out")
         return s.split(n_kmnist_train)
+    if target == "mydigits":
+        from .collect import DigitStore
+        s = DigitStore().load()
+        if len(s) < 2:
+            raise DataError(f"only {len(s)} sample collected: collect more digits to fine-tune on")
+        return split_held_out(s)
+    if target in ONLINE_SETS:
+        return load_online_set(target, root, train=True), load_online_set(target, root, train=False)
     if target.startswith("folder:"):
-        s = load_image_folder(target.split(":", 1)[1])
+        folder = target.split(":", 1)[1]
+        s = load_image_folder(folder)
         if s.num_classes < 2:
-            raise DataError(f"{target.split(':', 1)[1]} has a single class ({s.classes[0]}); a classifier needs "
-                            f"at least two")
-        perm = torch.randperm(len(s), generator=torch.Generator().manual_seed(0))
-        n_held = max(1, len(s) // 5)
-        return s.subset(perm[n_held:], s.name + "-train"), s.subset(perm[:n_held], s.name + "-held-out")
-    raise DataError(f"unknown target {target!r}: use mnist, kmnist or folder:PATH")
+            raise DataError(f"{folder} has a single class ({s.classes[0]}); a classifier needs at least two")
+        return split_held_out(s)
+    raise DataError(f"unknown target {target!r}: use {', '.join(TARGETS)}")
 
 
 # --- tensors for the network -----------------------------------------------------------------------------

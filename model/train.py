@@ -333,12 +333,15 @@ class FinetuneReport:
 
 def finetune(model, target_train: ImageSet, target_test: ImageSet, policy: str = "backbone",
              config: TrainConfig | None = None, mnist_test: ImageSet | None = None,
-             on_batch_end=None, on_epoch_end=None, stop_event: threading.Event | None = None) -> FinetuneReport:
+             on_batch_end=None, on_epoch_end=None, stop_event: threading.Event | None = None,
+             replay: ImageSet | None = None) -> FinetuneReport:
     """The transfer-learning recipe: freeze per ``policy``, train the rest with a small lr, report before/after.
 
     When the target has another number of classes than the model, the head is replaced by a fresh one
     (then "before" is the fresh head's chance-level score, and MNIST accuracy is no longer defined).
     ``policy="all"`` is zero fine-tuning: nothing trains, the figures are measured only.
+    ``replay``: a few MNIST training images mixed into the target's training set to limit forgetting (only
+    when the target has as many classes as the model, so that both share the head).
     """
     config = config or finetune_config()
     head_replaced = False
@@ -352,6 +355,12 @@ def finetune(model, target_train: ImageSet, target_test: ImageSet, policy: str =
     target_before = evaluate(model, target_test)[1]
     mnist_before = evaluate(model, mnist_test)[1] if measure_mnist else None
     result = None
+    if replay is not None and len(replay):
+        if head_replaced:
+            raise ValueError("MNIST replay needs a target with the same number of classes as the model")
+        target_train = ImageSet(torch.cat([target_train.images, replay.images]),
+                                torch.cat([target_train.labels, replay.labels]), target_train.classes,
+                                f"{target_train.name} + {len(replay)} MNIST")
     if counts["trainable"] > 0:
         result = Trainer(model, target_train, target_test, config, on_batch_end, on_epoch_end, stop_event).fit()
     target_after = evaluate(model, target_test)[1]
