@@ -29,6 +29,11 @@ class DrawingCanvas(QWidget):
         self.strokes: list[list[QPointF]] = []
         self._current: list[QPointF] | None = None
         self._background: QImage | None = None  # a loaded image (e.g. a test digit), strokes draw over it
+        # Receptive-field overlay: an RGBA image of the 28 x 28 field, where that field lies on the canvas,
+        # and a box (both in canvas pixels). Cleared as soon as the drawing changes.
+        self._overlay: QImage | None = None
+        self._overlay_rect: QRectF | None = None
+        self._overlay_box: QRectF | None = None
         self._image = QImage(size, size, QImage.Format.Format_Grayscale8)
         self._image.fill(QColor("white"))
         self.setMinimumSize(QSize(200, 200))
@@ -58,6 +63,7 @@ class DrawingCanvas(QWidget):
         self.strokes.clear()
         self._current = None
         self._background = None
+        self._overlay = None
         self._redraw()
         self.changed.emit()
 
@@ -87,6 +93,21 @@ class DrawingCanvas(QWidget):
                                       Qt.TransformationMode.SmoothTransformation)
         self._redraw()
         self.changed.emit()
+
+    def set_overlay(self, rgba: np.ndarray | None, field_rect: QRectF | None = None, box: QRectF | None = None) -> None:
+        """Show ``rgba`` (H x W x 4 uint8) stretched over ``field_rect`` and outline ``box`` (canvas pixels)."""
+        if rgba is None:
+            self._overlay = self._overlay_rect = self._overlay_box = None
+        else:
+            rgba = np.ascontiguousarray(rgba, dtype=np.uint8)
+            h, w = rgba.shape[:2]
+            self._overlay = QImage(rgba.data, w, h, 4 * w, QImage.Format.Format_RGBA8888).copy()
+            self._overlay_rect, self._overlay_box = field_rect, box
+        self.update()
+
+    @property
+    def has_overlay(self) -> bool:
+        return self._overlay is not None
 
     # --- painting -----------------------------------------------------------------------------
     def _pen(self) -> QPen:
@@ -130,6 +151,20 @@ class DrawingCanvas(QWidget):
         p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
         r = self._target_rect()
         p.drawImage(r, self._image)
+        if self._overlay is not None:
+            k = r.width() / self._size
+
+            def to_widget(rect: QRectF) -> QRectF:
+                return QRectF(r.x() + rect.x() * k, r.y() + rect.y() * k, rect.width() * k, rect.height() * k)
+            p.save()
+            p.setClipRect(r)
+            p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
+            p.drawImage(to_widget(self._overlay_rect), self._overlay)
+            if self._overlay_box is not None:
+                p.setPen(QPen(QColor(0, 160, 255), 2, Qt.PenStyle.DashLine))
+                p.setBrush(Qt.BrushStyle.NoBrush)
+                p.drawRect(to_widget(self._overlay_box))
+            p.restore()
         p.setPen(QPen(QColor(150, 150, 150), 1))
         p.drawRect(r.adjusted(0, 0, -1, -1))
         if self.is_empty:
@@ -139,6 +174,7 @@ class DrawingCanvas(QWidget):
 
     # --- input: mouse and tablet map to the same strokes --------------------------------------
     def _begin(self, pos: QPointF) -> None:
+        self._overlay = None
         self._current = [self._to_canvas(pos)]
         self._paint_stroke(self._current)
         self.update()

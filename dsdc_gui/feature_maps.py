@@ -44,6 +44,7 @@ class FeatureMapViewer(QWidget):
     """Pick a layer; see all its channels; click one to see it large."""
 
     layerChanged = Signal(str)
+    unitSelected = Signal(str, int, int, int)   # layer, channel, row, column (click in the large view)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -68,6 +69,7 @@ class FeatureMapViewer(QWidget):
 
         cmap = pg.colormap.get("inferno")
         self.grid_view = pg.GraphicsLayoutWidget()
+        self.grid_view.setBackground("#151515")
         self.grid_view.setToolTip("Every channel of the chosen layer for the current drawing. Click one to enlarge it.")
         self.grid_box = self.grid_view.addViewBox(lockAspect=True, invertY=True, enableMouse=False)
         self.grid_image = pg.ImageItem(axisOrder="row-major")
@@ -79,10 +81,20 @@ class FeatureMapViewer(QWidget):
         self.grid_image.mouseClickEvent = self._on_grid_click
 
         self.large_view = pg.GraphicsLayoutWidget()
+        self.large_view.setBackground("#151515")
         self.large_box = self.large_view.addViewBox(lockAspect=True, invertY=True, enableMouse=False)
         self.large_image = pg.ImageItem(axisOrder="row-major")
         self.large_image.setColorMap(cmap)
         self.large_box.addItem(self.large_image)
+        self.large_image.mouseClickEvent = self._on_large_click
+        self.large_view.setToolTip("Click a unit: the canvas shows the input it sees — its theoretical receptive "
+                                   "field (dashed box, tinted) and its effective field (red: how strongly each "
+                                   "pixel moves it).")
+        self.layer_only = QCheckBox("this layer's taps only")
+        self.layer_only.setToolTip("Show only the input positions the unit's own kernel reads (the gaps of "
+                                   "dilation), instead of the field of the whole stack below it.")
+        self.layer_only.toggled.connect(lambda _: self._reselect())
+        self.selected_unit: tuple[int, int] | None = None
         self.large_label = QLabel("channel –")
         self.large_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         large = QWidget()
@@ -90,6 +102,7 @@ class FeatureMapViewer(QWidget):
         ll.setContentsMargins(0, 0, 0, 0)
         ll.addWidget(self.large_view, 1)
         ll.addWidget(self.large_label)
+        ll.addWidget(self.layer_only)
 
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(self.grid_view)
@@ -184,7 +197,27 @@ class FeatureMapViewer(QWidget):
             self.select_channel(r * cols + q)
         ev.accept()
 
+    def _on_large_click(self, ev) -> None:
+        a = self.current_array()
+        if a is None or a.shape[1] == 1 and a.shape[2] == 1 and self.maps[self.layer].ndim == 1:
+            return
+        pos = ev.pos()
+        row, col = int(pos.y()), int(pos.x())
+        if 0 <= row < a.shape[1] and 0 <= col < a.shape[2]:
+            self.select_unit(row, col)
+        ev.accept()
+
+    def select_unit(self, row: int, col: int) -> None:
+        """Select unit (row, col) of the shown channel (as a click in the large view does)."""
+        self.selected_unit = (row, col)
+        self.unitSelected.emit(self.layer, self.selected_channel, row, col)
+
+    def _reselect(self) -> None:
+        if self.selected_unit is not None:
+            self.select_unit(*self.selected_unit)
+
     def _on_layer_changed(self, name: str) -> None:
+        self.selected_unit = None
         self.selected_channel = 0
         self.refresh()
         self.layerChanged.emit(name)

@@ -15,19 +15,22 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PySide6.QtCore import QSettings, Qt, QTimer, Signal
+from PySide6.QtCore import QRectF, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence, QShortcut
-from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QMainWindow, QMessageBox, QPushButton,
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QMainWindow, QMessageBox, QPushButton,
                                QSplitter, QTabWidget, QToolBar, QVBoxLayout, QWidget)
 
 from model.checkpoint import CheckpointError, load_checkpoint, load_pretrained, save_checkpoint
 from model.collect import DigitStore, StoreError
 from model.data import DataError, load_mnist, load_target, resolve_data_dir
 from model.network import DSDCNet, NetConfig
+from model.inspect import confusion_matrix, effective_receptive_field, layer_taps, receptive_field_box, saliency, theoretical_support
 from model.preprocess import preprocess_canvas
 from model.train import Trainer, evaluate, finetune, finetune_config, pretrain_config
 
+from .architecture_panel import ArchitecturePanel
 from .canvas import DrawingCanvas
+from .errors_panel import ErrorsPanel
 from .collect_panel import CollectPanel
 from .feature_maps import FeatureMapViewer
 from .layers_panel import LayersPanel
@@ -66,6 +69,8 @@ class MainWindow(QMainWindow):
         self.layers = LayersPanel()
         self.store = store if store is not None else DigitStore()
         self.collect = CollectPanel(self.store)
+        self.architecture = ArchitecturePanel()
+        self.errors = ErrorsPanel()
         clear = QPushButton("Clear")
         clear.setToolTip("Clear the canvas (Esc / Delete)")
         clear.clicked.connect(self.canvas.clear)
@@ -76,25 +81,40 @@ class MainWindow(QMainWindow):
         buttons.addWidget(clear)
         buttons.addWidget(undo)
         buttons.addStretch(1)
-        buttons.addWidget(QLabel("network input:"))
-        buttons.addWidget(self.preview)
+        self.saliency_box = QComboBox()
+        self.saliency_box.addItem("no saliency", None)
+        self.saliency_box.addItem("saliency: predicted class", -1)
+        for i in range(10):
+            self.saliency_box.addItem(f"saliency: class {i}", i)
+        self.saliency_box.setToolTip("Which pixels drove the score of a class (gradient x input), shown over the "
+                                     "network input: red raised the score, blue lowered it.")
+        self.saliency_box.currentIndexChanged.connect(lambda _: self.update_prediction())
+        side = QVBoxLayout()
+        side.addWidget(QLabel("network input:"))
+        side.addWidget(self.preview)
+        side.addWidget(self.saliency_box)
+        buttons.addLayout(side)
 
         left = QWidget()
         ll = QVBoxLayout(left)
-        ll.addWidget(self.canvas, 3)
+        ll.addWidget(self.canvas, 5)
         ll.addLayout(buttons)
         ll.addWidget(self.prediction, 2)
+        left.setMinimumWidth(420)
 
         self.tabs = QTabWidget()
         self.tabs.addTab(self.feature_maps, "Feature maps")
         self.tabs.addTab(self.training, "Training")
         self.tabs.addTab(self.layers, "Layers && fine-tuning")
         self.tabs.addTab(self.collect, "My digits")
+        self.tabs.addTab(self.architecture, "Architecture")
+        self.tabs.addTab(self.errors, "Errors")
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(left)
         split.addWidget(self.tabs)
         split.setStretchFactor(0, 2)
         split.setStretchFactor(1, 3)
+        split.setSizes([540, 860])
         split.setChildrenCollapsible(False)
         self.setCentralWidget(split)
         self.setMinimumSize(900, 600)
@@ -158,6 +178,12 @@ class MainWindow(QMainWindow):
         self.canvas.changed.connect(self._schedule_prediction)
         self.canvas.strokeFinished.connect(self.update_prediction)
         self.layers.frozenChanged.connect(self._on_frozen_changed)
+        self.feature_maps.unitSelected.connect(self.show_receptive_field)
+        self.errors.evaluateRequested.connect(self.start_evaluate)
+        self.errors.imageChosen.connect(self.load_test_image)
+        self.architecture.trainBaselineRequested.connect(self.start_baseline_training)
+        self.architecture.loadBaselineRequested.connect(self.load_baseline_dialog)
+        self.architecture.compareRequested.connect(self.start_compare)
         self.training.dataDirChanged.connect(lambda d: self.settings.setValue("data_dir", d))
         self.collect.labelChosen.connect(self.collect_sample)
         self.collect.collectModeChanged.connect(self._on_collect_mode)
@@ -173,6 +199,7 @@ class MainWindow(QMainWindow):
             self._digit_shortcuts.append(sc)
 
         self._load_settings()
+        self._refresh_baseline()
         self._on_model_changed()
         self._update_actions()
         self.set_status("Draw a digit on the canvas. Pretrain or fine-tune from the toolbar; look inside in the tabs.")
@@ -237,10 +264,11 @@ class MainWindow(QMainWindow):
         """Preprocess the canvas, run one forward pass with taps, update every view from it."""
         self._predict_timer.stop()
         pre = preprocess_canvas(self.canvas.image_array(), ink="dark")
-        self.preview.show_image(pre.image28.numpy())
+        self.last_input = pre
         net = self.display_model()
         self.prediction.set_class_names(list(net.config.class_names))
         if pre.empty:
+            self.preview.show_image(pre.image28.numpy())
             self.prediction.show_empty()
             self.feature_maps.clear()
         else:
@@ -252,7 +280,52 @@ class MainWindow(QMainWindow):
                 probs = torch.softmax(logits, 1)[0].numpy()
             self.prediction.show_probabilities(probs)
             self.feature_maps.set_maps({k: v[0].numpy() for k, v in maps.items()})
+            self.preview.show_image(pre.image28.numpy(), self._saliency(net, pre))
         self.predictionUpdated.emit()
+
+    def _saliency(self, net, pre) -> np.ndarray | None:
+        choice = self.saliency_box.currentData()
+        if choice is None:
+            return None
+        target = None if choice == -1 else choice
+        if target is not None and target >= net.config.num_classes:
+            return None
+        heat, _ = saliency(net, pre.tensor, target)
+        return heat.numpy()
+
+    def show_receptive_field(self, layer: str, channel: int, row: int, col: int) -> None:
+        """Highlight on the canvas what unit (channel, row, col) of ``layer`` sees: the theoretical field (dashed
+        box and tint; with "taps only", just the positions its own dilated kernel reads) and the effective one
+        (red, from the gradient of the unit for the current drawing)."""
+        pre = getattr(self, "last_input", None)
+        if pre is None or pre.empty or layer in ("pool", "head"):
+            self.canvas.set_overlay(None)
+            return
+        net = self.display_model()
+        top, left, bottom, right = receptive_field_box(net, layer, row, col)
+        if self.feature_maps.layer_only.isChecked():
+            support = layer_taps(net, layer, row, col)
+        else:
+            support = theoretical_support(net, layer, row, col).numpy()
+        erf = effective_receptive_field(net, pre.tensor, layer, channel, row, col).numpy()
+        erf = erf / max(float(erf.max()), 1e-12)
+        rgba = np.zeros((28, 28, 4), np.uint8)
+        rgba[support] = (0, 150, 255, 55)
+        strong = erf > 0.02
+        rgba[strong, 0] = 255
+        rgba[strong, 1] = (40 * (1 - erf[strong])).astype(np.uint8)
+        rgba[strong, 2] = 0
+        rgba[strong, 3] = (60 + 170 * erf[strong]).astype(np.uint8)
+        self.receptive_field = {"box": (top, left, bottom, right), "support": support, "effective": erf}
+
+        def canvas_rect(t, l, b, r) -> QRectF:
+            y0, x0 = pre.to_input(t - 0.5, l - 0.5)
+            y1, x1 = pre.to_input(b + 0.5, r + 0.5)
+            return QRectF(x0, y0, x1 - x0, y1 - y0)
+        self.canvas.set_overlay(rgba, canvas_rect(0, 0, 27, 27), canvas_rect(top, left, bottom, right))
+        rf = bottom - top + 1
+        self.set_status(f"{layer} channel {channel} unit ({row}, {col}): receptive field {rf}x{rf} input pixels "
+                        f"(dashed); red = effective field for this drawing.")
 
     # --- model management ----------------------------------------------------------------------------
     def set_model(self, model: DSDCNet, source: str) -> None:
@@ -263,6 +336,7 @@ class MainWindow(QMainWindow):
 
     def _on_model_changed(self) -> None:
         self.layers.set_model(self.model)
+        self.architecture.set_model(self.model)
         c = self.model.param_counts()
         self.model_label.setText(f"{self.model_source} · {c['total']:,} parameters")
         self.update_prediction()
@@ -411,11 +485,92 @@ class MainWindow(QMainWindow):
         def run(ctx) -> JobResult:
             ctx.status(f"Evaluating on the MNIST test set from {root}…")
             test = load_mnist(root, train=False)
-            loss, acc = evaluate(model, test)
+            if model.config.num_classes != 10:
+                raise ValueError(f"this network has {model.config.num_classes} classes; MNIST needs 10")
+            matrix, probs = confusion_matrix(model, test)
+            acc = float(matrix.trace()) / len(test)
             return JobResult("evaluate", None, message=f"Test accuracy {acc:.2%} on the {len(test):,} MNIST test "
-                             f"images (loss {loss:.4f}).", extra={"accuracy": acc, "loss": loss})
+                             f"images.", extra={"accuracy": acc, "data": test, "probs": probs, "matrix": matrix,
+                                                 "classes": list(model.config.class_names)})
 
-        return self._start(Job("evaluate", run, "Evaluating…"))
+        return self._start(Job("evaluate", run, "Evaluating on the MNIST test set…"))
+
+    def load_test_image(self, index: int) -> None:
+        """Put an evaluated test image on the canvas (dark ink on white) to inspect it."""
+        data = self.errors.data
+        if data is None:
+            return
+        self.canvas.load_image(255 - data.images[index].numpy())
+        self.update_prediction()
+        self.set_status(f"Test image {index}: true class {data.classes[int(data.labels[index])]}. Its feature maps "
+                        f"and saliency are shown.")
+
+    # --- the standard-conv baseline --------------------------------------------------------------------
+    def baseline_path(self) -> Path:
+        from model.data import user_data_dir
+        return Path(self.settings.value("baseline_path", "") or user_data_dir() / "baseline_standard.pt")
+
+    def _refresh_baseline(self) -> None:
+        p = self.baseline_path()
+        self.architecture.set_baseline(f"Baseline: {p}" if p.is_file() else "No baseline yet: train or load one.",
+                                       p.is_file())
+
+    def load_baseline_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Baseline checkpoint", "", "Checkpoints (*.pt *.pth)")
+        if path:
+            self.settings.setValue("baseline_path", path)
+            self._refresh_baseline()
+
+    def start_baseline_training(self) -> bool:
+        t = self.training
+        cfg = pretrain_config(epochs=t.epochs.value(), batch_size=t.batch_size.value(), lr=t.lr.value())
+        root, limit, out = self.data_dir(), t.train_limit.value(), self.baseline_path()
+        net = DSDCNet(NetConfig(separable=False))
+
+        def run(ctx) -> JobResult:
+            train, test = load_mnist(root, train=True), load_mnist(root, train=False)
+            if limit:
+                train = train.take(limit, seed=0)
+            ctx.status(f"Training the standard-conv baseline ({net.param_counts()['total']:,} parameters)…")
+            result = Trainer(net, train, test, cfg, ctx.on_batch_end, ctx.on_epoch_end, ctx.stop_event).fit()
+            out.parent.mkdir(parents=True, exist_ok=True)
+            save_checkpoint(out, net, {"baseline": True, "test_accuracy": result.test_accuracy})
+            return JobResult("baseline", None, result, message=f"Baseline saved to {out}")
+
+        self.training.begin_run("Baseline")
+        self.tabs.setCurrentWidget(self.training)
+        return self._start(Job("baseline", run, "Training the standard-conv baseline…"))
+
+    def start_compare(self) -> bool:
+        ds, root, path = copy.deepcopy(self.model), self.data_dir(), self.baseline_path()
+
+        def run(ctx) -> JobResult:
+            import time
+            baseline, _ = load_checkpoint(path)
+            test = load_mnist(root, train=False)
+            rows = []
+            for name, net in (("DS-dilated (current)", ds), ("standard conv (baseline)", baseline)):
+                ctx.status(f"Measuring {name}…")
+                _, acc = evaluate(net, test)
+                x1 = test.images[:1]
+                with torch.inference_mode():
+                    from model.data import normalize
+                    xb = normalize(x1)
+                    for _ in range(10):
+                        net(xb)
+                    t0 = time.perf_counter()
+                    for _ in range(100):
+                        net(xb)
+                    ms = (time.perf_counter() - t0) * 10
+                    xk = normalize(test.images[:1000])
+                    net(xk)
+                    t0 = time.perf_counter()
+                    net(xk)
+                    ips = 1000 / (time.perf_counter() - t0)
+                rows.append((name, net.param_counts()["total"], acc, ms, ips))
+            return JobResult("compare", None, message="Compared on the MNIST test set.", extra={"rows": rows})
+
+        return self._start(Job("compare", run, "Comparing with the baseline…"))
 
     def stop_job(self) -> None:
         if self.runner.busy:
@@ -440,6 +595,16 @@ class MainWindow(QMainWindow):
         status = result.train_result.status if result.train_result is not None else "finished"
         if result.kind == "evaluate":
             self.training.end_run("evaluated")
+            e = result.extra
+            self.errors.show_results(e["data"], e["probs"], e["matrix"].numpy(), e["classes"])
+            self.tabs.setCurrentWidget(self.errors)
+            self.set_status(result.message)
+        elif result.kind == "compare":
+            self.architecture.show_comparison(result.extra["rows"])
+            self.set_status(result.message)
+        elif result.kind == "baseline":
+            self.training.end_run(f"baseline: {status}")
+            self._refresh_baseline()
             self.set_status(result.message)
         elif result.model is not None and status != "diverged":
             source = "pretrained here" if result.kind == "pretrain" else "fine-tuned here"

@@ -22,11 +22,22 @@ class InputPreview(QLabel):
         self.setToolTip("What the network sees: your drawing cropped, scaled into 20x20, centred by centre of "
                         "mass in 28x28, exactly as MNIST digits were made.")
         self.image28: np.ndarray = np.zeros((28, 28), np.uint8)
+        self.heat: np.ndarray | None = None
         self.show_image(self.image28)
 
-    def show_image(self, image28: np.ndarray) -> None:
+    def show_image(self, image28: np.ndarray, heat: np.ndarray | None = None) -> None:
+        """Show the 28 x 28 input; ``heat`` (28 x 28, signed) is blended over it: red positive, blue negative."""
         self.image28 = np.ascontiguousarray(image28, dtype=np.uint8)
-        q = QImage(self.image28.data, 28, 28, 28, QImage.Format.Format_Grayscale8).copy()
+        self.heat = heat
+        if heat is None:
+            q = QImage(self.image28.data, 28, 28, 28, QImage.Format.Format_Grayscale8).copy()
+        else:
+            rgb = np.repeat(self.image28[..., None].astype(np.float32) * 0.6, 3, axis=2)
+            h = heat / max(float(np.abs(heat).max()), 1e-12)
+            rgb[..., 0] += 255 * np.clip(h, 0, 1)
+            rgb[..., 2] += 255 * np.clip(-h, 0, 1)
+            self._rgb = np.ascontiguousarray(np.clip(rgb, 0, 255).astype(np.uint8))
+            q = QImage(self._rgb.data, 28, 28, 3 * 28, QImage.Format.Format_RGB888).copy()
         self.setPixmap(QPixmap.fromImage(q).scaled(28 * self._scale, 28 * self._scale,
                                                    Qt.AspectRatioMode.IgnoreAspectRatio,
                                                    Qt.TransformationMode.FastTransformation))
@@ -53,7 +64,7 @@ class PredictionPanel(QGroupBox):
         self.confidence.setWordWrap(True)
 
         self.plot = pg.PlotWidget()
-        self.plot.setMinimumHeight(140)
+        self.plot.setMinimumHeight(120)
         self.plot.setMouseEnabled(False, False)
         self.plot.hideButtons()
         self.plot.setYRange(0, 1, padding=0.02)

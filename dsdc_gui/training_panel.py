@@ -114,7 +114,6 @@ class TrainingPanel(QWidget):
         self.results_label.setWordWrap(True)
 
         # --- curves ---
-        pg.setConfigOptions(antialias=True)
         self.plots = pg.GraphicsLayoutWidget()
         self.plots.setMinimumHeight(260)
         self.loss_plot = self.plots.addPlot(title="loss")

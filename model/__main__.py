@@ -1,4 +1,4 @@
-"""Command line: ``python -m model {train,finetune,evaluate,summary}``.
+"""Command line: ``python -m model {train,finetune,evaluate,summary,export}``.
 
 Each subcommand prints progress on stderr and, last on stdout, one line with the result. Bad input
 (missing data, bad path, corrupt checkpoint) exits with status 2 and one clear line, no traceback.
@@ -173,6 +173,34 @@ def cmd_summary(args) -> str:
     return f"params={c['total']} trainable={c['trainable']}"
 
 
+def cmd_export(args) -> str:
+    from .inspect import export_onnx, export_torchscript
+    if not (args.onnx or args.torchscript):
+        raise ValueError("nothing to export: give --onnx PATH and/or --torchscript PATH")
+    model = _load_weights(args.weights)
+    done = []
+    if args.onnx:
+        export_onnx(model, args.onnx)
+        done.append(f"onnx={args.onnx}")
+        try:  # check the export against PyTorch when onnxruntime is installed
+            import numpy as np
+            import onnxruntime as ort
+            x = torch.randn(4, 1, 28, 28)
+            out = ort.InferenceSession(args.onnx, providers=["CPUExecutionProvider"]).run(None, {"image": x.numpy()})[0]
+            with torch.inference_mode():
+                ref = model(x).numpy()
+            diff = float(np.abs(out - ref).max())
+            print(f"onnxruntime vs PyTorch: max difference {diff:.2e}", file=sys.stderr)
+            if diff > 1e-5:
+                raise RuntimeError(f"ONNX export differs from PyTorch by {diff:.2e}")
+        except ImportError:
+            print("onnxruntime not installed: export not checked", file=sys.stderr)
+    if args.torchscript:
+        export_torchscript(model, args.torchscript)
+        done.append(f"torchscript={args.torchscript}")
+    return " ".join(done)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m model", description="DSDC Studio: train, fine-tune, evaluate and "
                                 "inspect the depthwise-separable dilated network.")
@@ -219,6 +247,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--weights", help="checkpoint (default: the shipped architecture)")
     s.add_argument("--standard", action="store_true", help="the standard-conv baseline")
     s.set_defaults(func=cmd_summary)
+    x = sub.add_parser("export", help="export to ONNX and/or TorchScript")
+    x.add_argument("--weights", help="checkpoint (default: the shipped weights)")
+    x.add_argument("--onnx", help="ONNX file to write (input 'image' N x 1 x 28 x 28, output 'logits')")
+    x.add_argument("--torchscript", help="TorchScript file to write")
+    x.set_defaults(func=cmd_export)
     return p
 
 

@@ -36,6 +36,14 @@ class Preprocessed:
     image28: torch.Tensor             # 28 x 28 uint8, ink bright on dark (all zero when empty)
     tensor: torch.Tensor | None       # 1 x 1 x 28 x 28 float, normalised; None when empty
     bbox: tuple[int, int, int, int] | None = None  # (top, left, bottom, right) of the ink in the input, inclusive
+    scale: float = 1.0                  # input pixels -> 28 x 28 pixels
+    offset: tuple[int, int] = (0, 0)    # (row, column) in the 28 x 28 field where the scaled box was placed
+
+    def to_input(self, row: float, col: float) -> tuple[float, float]:
+        """A position in the 28 x 28 field (pixel-index coordinates) -> the same place in the drawn image."""
+        top, left = (self.bbox[0], self.bbox[1]) if self.bbox else (0, 0)
+        return (top + (row - self.offset[0] + 0.5) / self.scale - 0.5,
+                left + (col - self.offset[1] + 0.5) / self.scale - 0.5)
 
 
 def _to_ink(image, ink: str) -> torch.Tensor:
@@ -97,4 +105,4 @@ def preprocess_canvas(image, ink: str = "dark", threshold: float = INK_THRESHOLD
     field = torch.zeros(MNIST_SIZE, MNIST_SIZE)
     field[oy:oy + nh, ox:ox + nw] = box
     image28 = (field * 255).round().to(torch.uint8)
-    return Preprocessed(False, image28, normalize(image28[None]), (top, left, bottom, right))
+    return Preprocessed(False, image28, normalize(image28[None]), (top, left, bottom, right), scale, (oy, ox))
