@@ -25,7 +25,8 @@ from model.collect import DigitStore, StoreError
 from model.data import DataError, load_mnist, load_target, resolve_data_dir
 from model.network import DSDCNet, NetConfig
 from model.inspect import confusion_matrix, effective_receptive_field, layer_taps, receptive_field_box, saliency, theoretical_support
-from model.preprocess import preprocess_canvas
+from model.data import normalize
+from model.preprocess import Preprocessed, preprocess_canvas
 from model.train import Trainer, evaluate, finetune, finetune_config, pretrain_config
 
 from .architecture_panel import ArchitecturePanel
@@ -59,6 +60,7 @@ class MainWindow(QMainWindow):
         self.live_model: DSDCNet | None = None   # the copy shown while a job trains
         self.last_report = None
         self.job_kind: str | None = None
+        self._fixed_input: Preprocessed | None = None  # a loaded test image, fed to the network unchanged
 
         # --- widgets ---
         self.canvas = DrawingCanvas()
@@ -247,6 +249,8 @@ class MainWindow(QMainWindow):
         """One clear sentence in a dialog (and the status bar). Non-blocking so tests and jobs go on."""
         self.set_status(text)
         self.last_error = text
+        for old in self.findChildren(QMessageBox, "errorDialog"):  # one error on screen at a time
+            old.close()
         box = QMessageBox(QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.Ok, self)
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.setObjectName("errorDialog")
@@ -263,7 +267,11 @@ class MainWindow(QMainWindow):
     def update_prediction(self) -> None:
         """Preprocess the canvas, run one forward pass with taps, update every view from it."""
         self._predict_timer.stop()
-        pre = preprocess_canvas(self.canvas.image_array(), ink="dark")
+        if self._fixed_input is not None and not self.canvas.strokes:
+            pre = self._fixed_input  # a test image shown as is: the network sees exactly what was evaluated
+        else:
+            self._fixed_input = None
+            pre = preprocess_canvas(self.canvas.image_array(), ink="dark")
         self.last_input = pre
         net = self.display_model()
         self.prediction.set_class_names(list(net.config.class_names))
@@ -409,7 +417,17 @@ class MainWindow(QMainWindow):
         self.layers.table.setEnabled(not busy)
         self.layers.freeze_button.setEnabled(not busy)
 
+    @staticmethod
+    def train_threads() -> int:
+        """Threads for PyTorch while a job runs: all cores but one, so the GUI thread always has a core
+        (measured in benchmarks/gui_responsiveness.py; override with DSDC_TRAIN_THREADS)."""
+        env = os.environ.get("DSDC_TRAIN_THREADS")
+        if env and env.isdigit() and int(env) > 0:
+            return int(env)
+        return max(1, (os.cpu_count() or 2) - 1)
+
     def _start(self, job: Job) -> bool:
+        torch.set_num_threads(self.train_threads())  # process-wide; the GUI's own forward passes are tiny
         if not self.runner.start(job):
             self.set_status("A job is already running.")
             return False
@@ -500,7 +518,12 @@ class MainWindow(QMainWindow):
         data = self.errors.data
         if data is None:
             return
-        self.canvas.load_image(255 - data.images[index].numpy())
+        image28 = data.images[index]
+        self.canvas.load_image(255 - image28.numpy())
+        # the canvas shows it 10x; the network gets the 28x28 image itself, not a re-preprocessed copy
+        k = self.canvas._size / 28
+        self._fixed_input = Preprocessed(False, image28.clone(), normalize(image28[None]), (0, 0, 27, 27), 1 / k,
+                                         (0, 0))
         self.update_prediction()
         self.set_status(f"Test image {index}: true class {data.classes[int(data.labels[index])]}. Its feature maps "
                         f"and saliency are shown.")

@@ -81,17 +81,17 @@ def cmd_train(args) -> str:
             "seconds": round(result.seconds, 1), "torch": torch.__version__})
         print(f"saved {args.out}", file=sys.stderr)
     if args.info:
-        write_info(args.info, model, train, test, root, cfg, result, acc)
+        write_info(args.info, args.out, model, train, test, cfg, result, acc)
     return f"accuracy={acc:.4f} n={len(test)}"
 
 
-def write_info(path, model, train, test, root, cfg, result, acc) -> None:
+def write_info(path, checkpoint, model, train, test, cfg, result, acc) -> None:
     """The JSON that says how a checkpoint was made (resources/dsdc_mnist.json for the shipped weights)."""
     import json
     import os
     import platform
     info = {
-        "file": os.path.basename(path).replace(".json", ".pt"),
+        "file": os.path.basename(checkpoint) if checkpoint else None,
         "parameters": model.param_counts()["total"],
         "architecture": model.config.to_dict(),
         "trained_on": f"the first {len(train):,} images of the official MNIST training set",

@@ -140,8 +140,13 @@ def load_idx_pair(images_path: str | os.PathLike, labels_path: str | os.PathLike
 
 def _torchvision_set(cls, root: Path, train: bool, download: bool, files: tuple[str, str], label: str) -> ImageSet:
     raw = root / cls.__name__ / "raw"
+    if root.exists() and not root.is_dir():
+        raise DataError(f"the data folder {root} is a file, not a folder; choose a folder for the data")
     if all((raw / f).is_file() for f in files):
         return load_idx_pair(raw / files[0], raw / files[1], name=f"{label}-{'train' if train else 'test'}")
+    if download and root.exists() and not os.access(root, os.W_OK):
+        raise DataError(f"{label} is missing from {raw} ({', '.join(files)}) and the data folder {root} is "
+                        f"read-only, so it cannot be downloaded there; choose a writable data folder")
     if download:
         try:
             root.mkdir(parents=True, exist_ok=True)

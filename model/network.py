@@ -39,9 +39,9 @@ class NetConfig:
     image (see ``layer_table``).
     """
 
-    stem_channels: int = 16
+    stem_channels: int = 24
     stem_stride: int = 2
-    blocks: tuple[tuple[int, int, int], ...] = ((32, 1, 1), (32, 2, 1), (48, 1, 2), (64, 2, 1), (64, 4, 1))
+    blocks: tuple[tuple[int, int, int], ...] = ((32, 1, 1), (48, 2, 1), (64, 1, 2), (64, 2, 1), (64, 4, 1))
     num_classes: int = 10
     class_names: tuple[str, ...] = tuple(DIGITS)
     separable: bool = True

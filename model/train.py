@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -33,6 +34,7 @@ __all__ = [
     "set_seed",
     "FinetuneReport",
     "finetune",
+    "check_batch_memory",
 ]
 
 
@@ -159,6 +161,47 @@ def predict(model: nn.Module, images_uint8: torch.Tensor, batch_size: int = 1000
     return torch.cat(out) if out else torch.empty(0)
 
 
+def available_memory() -> int | None:
+    """Bytes of memory available now (Linux/macOS), or None when it cannot be told."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_batch_memory(model: nn.Module, batch_size: int, image_hw=(28, 28), budget: float = 0.5) -> int:
+    """Refuse, before training, a batch whose activations would not fit in memory.
+
+    One image's forward activations are measured with hooks; training keeps them for the backward pass and
+    roughly as much again for gradients, so a batch needs about 3x that per image. Returns the estimate.
+    """
+    sizes: list[int] = []
+    hooks = [m.register_forward_hook(lambda _m, _i, out: sizes.append(out.numel() * out.element_size()))
+             for m in model.modules() if not list(m.children())]
+    was = model.training
+    try:
+        model.eval()
+        with torch.no_grad():
+            model(torch.zeros(1, 1, *image_hw))
+    finally:
+        for h in hooks:
+            h.remove()
+        model.train(was)
+    need = 3 * sum(sizes) * batch_size
+    free = available_memory()
+    if free is not None and need > budget * free:
+        raise ValueError(f"batch size {batch_size:,} needs about {need / 2**30:.1f} GiB for activations but only "
+                         f"{free / 2**30:.1f} GiB of memory is free; choose a smaller batch size")
+    return need
+
+
 def _make_ema(model: nn.Module, decay: float):
     """torch's AveragedModel as an exponential moving average (weights and batch-norm buffers), with a warm-up
     so that early epochs are not dominated by the random initial weights."""
@@ -226,6 +269,7 @@ class Trainer:
             raise ValueError(f"learning rate must be a positive number, not {cfg.lr}")
         if len(self.train_data) == 0:
             raise ValueError("the training set is empty")
+        check_batch_memory(self.model, cfg.batch_size, self.train_data.images.shape[1:])
         params = [p for p in self.model.parameters() if p.requires_grad]
         if not params:
             raise ValueError("every parameter is frozen: nothing to train (unfreeze a block, or evaluate only)")

@@ -36,13 +36,46 @@ def ellipse(cx, cy, rx, ry, n=40):
     return [(cx + rx * math.sin(2 * math.pi * i / n), cy - ry * math.cos(2 * math.pi * i / n)) for i in range(n + 1)]
 
 
-# Strokes of digits as a person draws them on the 280 x 280 canvas.
+def arc(cx, cy, rx, ry, start_deg, end_deg, n=24):
+    """Points along an ellipse arc; angles clockwise from 12 o'clock."""
+    pts = []
+    for i in range(n + 1):
+        a = math.radians(start_deg + (end_deg - start_deg) * i / n)
+        pts.append((cx + rx * math.sin(a), cy - ry * math.cos(a)))
+    return pts
+
+
+# Strokes of digits as one person draws them on the 280 x 280 canvas (a consistent personal style:
+# a 1 with a flag, a 7 with a crossbar, an open 4).
 DIGIT_STROKES = {
-    "1": [[(150, 40), (140, 240)]],
-    "7": [[(70, 50), (210, 50), (120, 240)]],
     "0": [ellipse(140, 140, 60, 95)],
+    "1": [[(150, 40), (140, 240)]],
+    "2": [arc(140, 95, 55, 50, -70, 120) + [(80, 235), (205, 235)]],
+    "3": [arc(135, 88, 55, 45, -60, 180), arc(135, 180, 60, 50, 0, 220)],
     "4": [[(160, 40), (70, 170), (210, 170)], [(170, 90), (170, 245)]],
+    "5": [[(200, 45), (95, 45), (85, 125)] + arc(135, 170, 60, 60, -40, 220)],
+    "6": [[(185, 45), (120, 110)] + arc(140, 180, 60, 60, -50, 310)],
+    "7": [[(70, 50), (210, 50), (120, 240)]],
+    "8": [ellipse(140, 88, 45, 45), ellipse(140, 185, 55, 55)],
+    "9": [arc(140, 95, 55, 55, 100, 460), [(195, 95), (170, 240)]],
 }
+PERSONAL_STYLE = {
+    "1": [[(115, 75), (155, 40), (145, 240)], [(105, 240), (190, 240)]],
+    "7": [[(70, 50), (210, 50), (120, 240)], [(105, 140), (195, 140)]],
+    "4": [[(100, 40), (85, 160), (215, 160)], [(175, 60), (175, 245)]],
+}
+
+
+def jittered(strokes, rng, amount: float = 1.0):
+    """The same strokes drawn again by hand: a small random scale, slant and offset, a little tremor."""
+    sx, sy = rng.uniform(0.8, 1.1), rng.uniform(0.85, 1.05)
+    slant = rng.uniform(-0.15, 0.15) * amount
+    dx, dy = rng.uniform(-20, 20) * amount, rng.uniform(-15, 15) * amount
+    out = []
+    for stroke in strokes:
+        out.append([(140 + (x - 140) * sx + (y - 140) * slant + dx + rng.uniform(-2, 2),
+                     140 + (y - 140) * sy + dy + rng.uniform(-2, 2)) for x, y in stroke])
+    return out
 
 
 def draw_digit(qtbot, canvas, digit: str) -> None:

@@ -143,7 +143,7 @@ def test_personal_handwriting_finetune_from_canvas_strokes(qtbot, window, store,
                              rng.uniform(-15, 15)) for x, y in stroke]
                 draw_stroke(qtbot, window.canvas, jittered)
             qtbot.mouseClick(window.collect.buttons[d], Qt.MouseButton.LeftButton)
-    assert len(store) == 24
+    assert len(store) == 6 * len(DIGIT_STROKES)
     monkeypatch.setattr("model.collect.default_store_dir", lambda: store.root)
     layers = window.layers
     layers.target.setCurrentIndex(layers.target.findData("mydigits"))

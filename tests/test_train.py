@@ -17,10 +17,10 @@ def test_training_learns_and_reports_through_callbacks(mnist_train, mnist_test):
     net = DSDCNet()
     _, acc_before = evaluate(net, test)
     batches, epochs = [], []
-    cfg = pretrain_config(epochs=2, batch_size=64, lr=3e-3)
+    cfg = pretrain_config(epochs=2, batch_size=32, lr=1e-2)
     result = Trainer(net, train, test, cfg, batches.append, epochs.append).fit()
     assert result.status == "finished" and result.epochs_done == 2
-    assert len(batches) == 2 * 32 and batches[-1].step == 64 and batches[-1].samples_done == 4000
+    assert len(batches) == 2 * 63 and batches[-1].step == 126 and batches[-1].samples_done == 4000
     assert batches[-1].samples_total == 4000 and all(b.lr > 0 for b in batches)
     assert [e.epoch for e in epochs] == [1, 2] and epochs[-1].test_accuracy == result.test_accuracy
     assert batches[-1].loss < batches[0].loss
