@@ -10,7 +10,8 @@ import math
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QHBoxLayout, QLabel, QSplitter, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QHBoxLayout, QLabel, QPushButton, QSplitter,
+                               QVBoxLayout, QWidget)
 
 __all__ = ["FeatureMapViewer", "tile_channels"]
 
@@ -66,6 +67,10 @@ class FeatureMapViewer(QWidget):
         top.addWidget(self.layer_box, 1)
         top.addWidget(self.per_channel)
         top.addWidget(self.shape_label)
+        save = QPushButton("Save PNG…")
+        save.setToolTip("Save the channel grid as a PNG image.")
+        save.clicked.connect(self._save_dialog)
+        top.addWidget(save)
 
         cmap = pg.colormap.get("inferno")
         self.grid_view = pg.GraphicsLayoutWidget()
@@ -215,6 +220,16 @@ class FeatureMapViewer(QWidget):
     def _reselect(self) -> None:
         if self.selected_unit is not None:
             self.select_unit(*self.selected_unit)
+
+    def save_png(self, path: str) -> bool:
+        """The channel grid as shown (one tile per channel, with the colour map) as a PNG file."""
+        return self.grid_view.grab().save(str(path), "PNG")
+
+    def _save_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save feature maps", f"{self.layer or 'features'}.png",
+                                              "PNG images (*.png)")
+        if path:
+            self.save_png(path)
 
     def _on_layer_changed(self, name: str) -> None:
         self.selected_unit = None

@@ -110,6 +110,9 @@ class TrainingPanel(QWidget):
         self.progress.setFormat("idle")
         self.progress.setTextVisible(True)
         self.rate_label = QLabel("")
+        save = QPushButton("Save curves as PNG…")
+        save.setToolTip("Save the loss, accuracy and learning-rate plots as a PNG image.")
+        save.clicked.connect(self._save_dialog)
         self.results_label = QLabel("")
         self.results_label.setWordWrap(True)
 
@@ -139,7 +142,10 @@ class TrainingPanel(QWidget):
         lay = QVBoxLayout(self)
         lay.addWidget(settings)
         lay.addWidget(self.progress)
-        lay.addWidget(self.rate_label)
+        row = QHBoxLayout()
+        row.addWidget(self.rate_label, 1)
+        row.addWidget(save)
+        lay.addLayout(row)
         lay.addWidget(self.plots, 1)
         lay.addWidget(self.results_label)
 
@@ -168,6 +174,15 @@ class TrainingPanel(QWidget):
             self.data_dir.setText(d)
             self.dataDirChanged.emit(d)
 
+    def save_png(self, path: str) -> bool:
+        self._refresh()
+        return self.plots.grab().save(str(path), "PNG")
+
+    def _save_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save training curves", "training.png", "PNG images (*.png)")
+        if path:
+            self.save_png(path)
+
     # --- live data ----------------------------------------------------------------------------------
     def reset_curves(self) -> None:
         for b in (self.raw_loss, self.smooth_loss, self.lrs):
@@ -182,8 +197,8 @@ class TrainingPanel(QWidget):
     def begin_run(self, title: str) -> None:
         self._step_offset = self._last_step
         self._epoch_offset = len(self.epoch_x)
-        self.progress.setValue(0)
-        self.progress.setFormat(f"{title}: starting…")
+        self.progress.setRange(0, 0)  # busy until the first batch: loading or downloading data
+        self.progress.setFormat(f"{title}: loading data…")
         self.rate_label.setText("")
 
     def add_batch(self, info) -> None:
@@ -196,6 +211,8 @@ class TrainingPanel(QWidget):
             self.smooth_loss.append(step, self._ema)
         self.lrs.append(step, info.lr)
         frac = info.samples_done / max(1, info.samples_total)
+        if self.progress.maximum() == 0:
+            self.progress.setRange(0, 1000)
         self.progress.setValue(int(frac * 1000))
         self.progress.setFormat(f"epoch {info.epoch}  %p%")
         left = (info.samples_total - info.samples_done) / max(info.samples_per_s, 1e-9)
@@ -213,6 +230,8 @@ class TrainingPanel(QWidget):
         self._dirty = True
 
     def end_run(self, text: str) -> None:
+        if self.progress.maximum() == 0:
+            self.progress.setRange(0, 1000)
         self.progress.setFormat(text)
         self._dirty = True
         self._refresh()

@@ -268,3 +268,22 @@ def test_live_model_is_shown_while_training(qtbot, window):
         _start_small_pretrain(qtbot, window, epochs=1, limit=1500)
     assert snapshots, "no weights reached the canvas during training"
     assert not np.allclose(window.prediction.probabilities, shipped)
+
+
+def test_signals_keep_refcounts(qtbot):
+    """PySide6 6.12.0 decremented True's refcount on every emit, crashing Python < 3.12 after a few
+    thousand signals (a canvas stroke emits dozens). pyproject.toml excludes it; this catches a relapse."""
+    import sys
+    from PySide6.QtCore import QObject, Signal
+
+    class Emitter(QObject):
+        plain = Signal()
+        carrying = Signal(object)
+
+    e = Emitter()
+    e.carrying.connect(lambda _: None)
+    before = sys.getrefcount(True)
+    for _ in range(300):
+        e.plain.emit()
+        e.carrying.emit(1)
+    assert abs(sys.getrefcount(True) - before) < 50

@@ -87,3 +87,34 @@ def test_architecture_view_lists_every_layer_and_the_totals(qtbot, window):
     assert arch.table.item(n, 6).text() == f"{total:,}"
     assert "fewer parameters" in arch.explain.text()
     assert not arch.compare_button.isEnabled()  # no baseline yet
+
+
+def test_plots_and_feature_grid_save_as_png(qtbot, window, tmp_path):
+    from PySide6.QtGui import QImage
+    draw_digit(qtbot, window.canvas, "0")
+    qtbot.waitUntil(lambda: window.prediction.predicted is not None)
+    window.tabs.setCurrentWidget(window.feature_maps)
+    assert window.feature_maps.save_png(str(tmp_path / "grid.png"))
+    window.tabs.setCurrentWidget(window.training)
+    assert window.training.save_png(str(tmp_path / "curves.png"))
+    for name in ("grid.png", "curves.png"):
+        img = QImage(str(tmp_path / name))
+        assert not img.isNull() and img.width() > 100 and img.height() > 100
+
+
+def test_side_by_side_with_a_standard_conv_baseline(qtbot, window, tmp_path):
+    from model.checkpoint import save_checkpoint
+    from model.network import DSDCNet, NetConfig
+    baseline = DSDCNet(NetConfig(separable=False))
+    save_checkpoint(tmp_path / "baseline.pt", baseline)
+    window.settings.setValue("baseline_path", str(tmp_path / "baseline.pt"))
+    window._refresh_baseline()
+    arch = window.architecture
+    assert arch.compare_button.isEnabled()
+    with qtbot.waitSignal(window.jobFinished, timeout=120_000) as blocker:
+        qtbot.mouseClick(arch.compare_button, Qt.MouseButton.LeftButton)
+    assert blocker.args == ["finished"]
+    assert arch.comparison.rowCount() == 2
+    assert arch.comparison.item(1, 1).text() == f"{baseline.param_counts()['total']:,}"
+    ds_acc = float(arch.comparison.item(0, 2).text().rstrip("%"))
+    assert ds_acc > 99  # the shipped weights; the untrained baseline is near chance
