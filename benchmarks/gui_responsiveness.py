@@ -42,7 +42,9 @@ def main(argv=None) -> int:
     from PySide6.QtGui import QMouseEvent
     from gui_helpers import DIGIT_STROKES, canvas_to_widget
 
+    from dsdc_gui.app import configure_threads
     app = QApplication.instance() or QApplication([])
+    configure_threads()  # what the app's entry point does
     settings = QSettings(str(Path(tempfile.mkdtemp()) / "s.ini"), QSettings.Format.IniFormat)
     settings.setValue("data_dir", data_dir(args.data_dir))
     w = MainWindow(settings=settings)

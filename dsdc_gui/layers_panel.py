@@ -66,13 +66,13 @@ class LayersPanel(QWidget):
             self.target.addItem(label, key)
         self.target.setToolTip("What 'Fine-tune' trains on. KMNIST: 8,000 images to train on, 2,000 held out, from "
                                "the data folder. Folder: one subfolder per class (torchvision's ImageFolder).\n"
-                               "A target with another number of classes gets a new head.")
+                               "A target with other classes than the network's gets a new head.")
         self.replay = QSpinBox()
         self.replay.setRange(0, 20000)
         self.replay.setSingleStep(500)
         self.replay.setSpecialValueText("off")
         self.replay.setToolTip("Mix this many MNIST training images into fine-tuning, to limit forgetting of MNIST "
-                               "(targets with 10 classes only).")
+                               "(for targets that keep the digit head: My digits, MNIST).")
         self.folder = QLineEdit()
         self.folder.setPlaceholderText("folder with one subfolder of images per class")
         browse = QPushButton("Browse…")

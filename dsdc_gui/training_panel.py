@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (QDoubleSpinBox, QFileDialog, QFormLayout, QGroupB
 
 __all__ = ["TrainingPanel", "DecimatingBuffer"]
 
-REFRESH_HZ = 10
+REFRESH_HZ = 5
 MAX_POINTS = 2000
 
 
@@ -124,8 +124,11 @@ class TrainingPanel(QWidget):
         self.loss_plot.addLegend(offset=(-5, 5))
         self.loss_plot.showGrid(x=True, y=True, alpha=0.2)
         self.loss_plot.setLogMode(y=True)
-        self.raw_curve = self.loss_plot.plot(pen=pg.mkPen((120, 160, 220, 110)), name="train (step)")
-        self.smooth_curve = self.loss_plot.plot(pen=pg.mkPen("#2a6fdb", width=2), name="train (smoothed)")
+        # Per-step curves: drawn without antialiasing and downsampled to the screen's resolution, so a
+        # repaint costs the same at step 100 and at step 100,000.
+        fast = dict(antialias=False, autoDownsample=True, downsampleMethod="peak", clipToView=True)
+        self.raw_curve = self.loss_plot.plot(pen=pg.mkPen((120, 160, 220, 110)), name="train (step)", **fast)
+        self.smooth_curve = self.loss_plot.plot(pen=pg.mkPen("#2a6fdb", width=2), name="train (smoothed)", **fast)
         self.test_loss_curve = self.loss_plot.plot(pen=pg.mkPen("#e8871e", width=2), symbol="o", symbolSize=6,
                                                    symbolBrush="#e8871e", name="test (epoch)")
         self.acc_plot = self.plots.addPlot(title="test accuracy")
@@ -137,7 +140,7 @@ class TrainingPanel(QWidget):
         self.lr_plot = self.plots.addPlot(title="learning rate", colspan=2)
         self.lr_plot.setLabel("bottom", "step")
         self.lr_plot.setMaximumHeight(130)
-        self.lr_curve = self.lr_plot.plot(pen=pg.mkPen("#8c564b", width=1.5))
+        self.lr_curve = self.lr_plot.plot(pen=pg.mkPen("#8c564b", width=1.5), **fast)
 
         lay = QVBoxLayout(self)
         lay.addWidget(settings)
@@ -203,6 +206,12 @@ class TrainingPanel(QWidget):
 
     def add_batch(self, info) -> None:
         step = self._step_offset + info.step
+        if info.step == 1:
+            # The run's extent is known from its first batch: fix the step axes to it, so that they are not
+            # laid out and repainted at every refresh (axis repaints were the largest GUI stalls).
+            total_steps = math.ceil(info.samples_total / max(1, info.samples_done))
+            for plot in (self.loss_plot, self.lr_plot):
+                plot.setXRange(0, self._step_offset + total_steps, padding=0.02)
         self._last_step = step
         loss = info.loss if math.isfinite(info.loss) and info.loss > 0 else float("nan")
         self.raw_loss.append(step, loss)

@@ -381,33 +381,46 @@ def finetune(model, target_train: ImageSet, target_test: ImageSet, policy: str =
              replay: ImageSet | None = None) -> FinetuneReport:
     """The transfer-learning recipe: freeze per ``policy``, train the rest with a small lr, report before/after.
 
-    When the target has another number of classes than the model, the head is replaced by a fresh one
-    (then "before" is the fresh head's chance-level score, and MNIST accuracy is no longer defined).
+    A target whose classes are not the model's (other names or another number: KMNIST, a folder of
+    letters) gets a fresh head, as transfer learning does for a new task; "before" is then that fresh
+    head's chance-level score. A target with the model's own classes (MNIST, the user's digits) keeps it.
+    Forgetting: the MNIST accuracy before and after is measured with the model's original digit head on the
+    current backbone, so it shows how far the shared features moved (identical when the backbone is frozen).
     ``policy="all"`` is zero fine-tuning: nothing trains, the figures are measured only.
-    ``replay``: a few MNIST training images mixed into the target's training set to limit forgetting (only
-    when the target has as many classes as the model, so that both share the head).
+    ``replay``: MNIST training images mixed into the target's training set to limit forgetting; only for
+    targets that keep the digit head (both then share it).
     """
     config = config or finetune_config()
-    head_replaced = False
-    measure_mnist = mnist_test is not None and target_train.num_classes == model.config.num_classes == 10
-    if target_train.num_classes != model.config.num_classes:
+    digits = [str(i) for i in range(10)]
+    mnist_head = copy.deepcopy(model.head) if list(model.config.class_names) == digits else None
+    head_replaced = list(target_train.classes) != list(model.config.class_names)
+    if head_replaced:
         model.replace_head(target_train.num_classes, target_train.classes)
-        head_replaced = True
-    else:  # same number of classes: keep the head, take the target's class names
-        model.config = replace(model.config, class_names=tuple(target_train.classes))
     counts = model.freeze(policy)
+
+    def mnist_accuracy() -> float | None:
+        if mnist_test is None or mnist_head is None:
+            return None
+        own = model.head
+        model.head = mnist_head
+        try:
+            return evaluate(model, mnist_test)[1]
+        finally:
+            model.head = own
+
     target_before = evaluate(model, target_test)[1]
-    mnist_before = evaluate(model, mnist_test)[1] if measure_mnist else None
+    mnist_before = mnist_accuracy()
     result = None
     if replay is not None and len(replay):
         if head_replaced:
-            raise ValueError("MNIST replay needs a target with the same number of classes as the model")
+            raise ValueError("MNIST replay needs a target with the model's own classes (MNIST digits), which "
+                             "shares its head")
         target_train = ImageSet(torch.cat([target_train.images, replay.images]),
                                 torch.cat([target_train.labels, replay.labels]), target_train.classes,
                                 f"{target_train.name} + {len(replay)} MNIST")
     if counts["trainable"] > 0:
         result = Trainer(model, target_train, target_test, config, on_batch_end, on_epoch_end, stop_event).fit()
     target_after = evaluate(model, target_test)[1]
-    mnist_after = evaluate(model, mnist_test)[1] if measure_mnist else None
-    return FinetuneReport(policy, counts["trainable"], counts["frozen"], head_replaced,
-                          target_before, target_after, mnist_before, mnist_after, result)
+    return FinetuneReport(policy if isinstance(policy, str) else ",".join(sorted(policy)), counts["trainable"],
+                          counts["frozen"], head_replaced, target_before, target_after, mnist_before,
+                          mnist_accuracy(), result)
