@@ -49,18 +49,23 @@ def main() -> int:
     w.jobFinished.connect(lambda _: loop.quit())
     w.start_pretrain()
     loop.exec()
+    while w.runner.busy:  # the worker thread ends just after its result arrives
+        _Bot.wait(20)
     w.reset_to_shipped()
     draw_digit(_Bot, w.canvas, "4")
     w.update_prediction()
-    w.feature_maps.set_layer("block2.depthwise")
+    w.feature_maps.set_layer("block2.pointwise")
     w.feature_maps.select_channel(3)
 
-    # One image: the window with the training tab, and a second with the feature maps.
+    # First image: the window with the curves of the short run and a feature-map grid beside them is not
+    # possible in one tab, so the training tab is shown; the second shows the inspection views.
     w.tabs.setCurrentWidget(w.training)
     _Bot.wait(300)
     out = Path(args.out)
     w.grab().save(str(out))
     w.tabs.setCurrentWidget(w.feature_maps)
+    w.saliency_box.setCurrentIndex(w.saliency_box.findData(-1))
+    w.feature_maps.select_unit(7, 7)  # its receptive field on the canvas
     _Bot.wait(300)
     w.grab().save(str(out.with_name(out.stem + "_features.png")))
     print(f"wrote {out} and {out.with_name(out.stem + '_features.png')}")

@@ -99,9 +99,11 @@ class MainWindow(QMainWindow):
 
         left = QWidget()
         ll = QVBoxLayout(left)
-        ll.addWidget(self.canvas, 5)
+        ll.addWidget(self.canvas, 1)
         ll.addLayout(buttons)
-        ll.addWidget(self.prediction, 2)
+        ll.addWidget(self.prediction)
+        self.prediction.setMaximumHeight(230)
+        self.canvas.setMinimumSize(280, 280)
         left.setMinimumWidth(420)
 
         self.tabs = QTabWidget()

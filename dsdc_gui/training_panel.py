@@ -14,6 +14,8 @@ from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import (QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
                                QLineEdit, QProgressBar, QPushButton, QSpinBox, QVBoxLayout, QWidget)
 
+from model.train import finetune_config, pretrain_config
+
 __all__ = ["TrainingPanel", "DecimatingBuffer"]
 
 REFRESH_HZ = 5
@@ -67,14 +69,13 @@ class TrainingPanel(QWidget):
         self.lr.setDecimals(5)
         self.lr.setRange(1e-5, 10.0)
         self.lr.setSingleStep(1e-4)
-        self.lr.setValue(1e-3)
-        self.lr.setToolTip("Peak learning rate (Adam). Pretraining uses about 1e-3; fine-tuning a smaller one such "
-                           "as 1e-4.")
+        self.lr.setValue(pretrain_config().lr)
+        self.lr.setToolTip("Peak learning rate (Adam) for pretraining.")
         self.finetune_lr = QDoubleSpinBox()
         self.finetune_lr.setDecimals(5)
         self.finetune_lr.setRange(1e-5, 10.0)
         self.finetune_lr.setSingleStep(1e-4)
-        self.finetune_lr.setValue(1e-4)
+        self.finetune_lr.setValue(finetune_config().lr)
         self.finetune_lr.setToolTip("Learning rate for fine-tuning: smaller, so pretrained features are adjusted, "
                                     "not overwritten.")
         self.train_limit = QSpinBox()
