@@ -447,7 +447,7 @@ class MainWindow(QMainWindow):
         self.live_model = copy.deepcopy(live).eval()
 
         def run(ctx) -> JobResult:
-            ctx.status(f"Loading MNIST from {root} (downloading it if missing)…")
+            ctx.status(f"Loading MNIST from {root} (downloading it there if it is missing)…")
             train, test = load_mnist(root, train=True), load_mnist(root, train=False)
             if limit:
                 train = train.take(limit, seed=0)
@@ -477,7 +477,7 @@ class MainWindow(QMainWindow):
         self.live_model = model
 
         def run(ctx) -> JobResult:
-            ctx.status(f"Loading the fine-tuning target {target}…")
+            ctx.status(f"Loading the fine-tuning target {target} (downloading it into {root} if it is missing)…")
             train, held = load_target(target, root)
             if limit:
                 train = train.take(limit, seed=0)
@@ -721,5 +721,10 @@ class MainWindow(QMainWindow):
         self.save_settings()
         if self.runner.busy:
             self.set_status("Stopping the running job…")
-            self.runner.shutdown()
+            if not self.runner.shutdown(3000):
+                # Not at a batch boundary: the job is inside a download, which has no stop flag. Close the
+                # window now and let the thread end before the process does (downloads time out, see
+                # model.data.download_timeout), so no thread outlives the app.
+                self.hide()
+                self.runner.shutdown(None)
         event.accept()

@@ -138,13 +138,13 @@ class JobRunner(QObject):
         if self._worker is not None:
             self._worker.stop()
 
-    def shutdown(self, timeout_ms: int = 10000) -> bool:
-        """Stop the job and wait for its thread (used when the window closes). True when it ended."""
+    def shutdown(self, timeout_ms: int | None = 10000) -> bool:
+        """Stop the job and wait for its thread (``None``: as long as it takes). True when it ended."""
         if self._thread is None:
             return True
         self.stop()
         self._thread.quit()
-        ended = self._thread.wait(timeout_ms)
+        ended = self._thread.wait() if timeout_ms is None else self._thread.wait(timeout_ms)
         if ended:
             self._on_thread_finished()
         return ended

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import math
 import os
+import socket
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -112,6 +114,18 @@ def resolve_data_dir(cli_value: str | os.PathLike | None = None) -> Path:
     return user_data_dir() / "data"
 
 
+@contextmanager
+def download_timeout():
+    """Downloads give up after $DSDC_DOWNLOAD_TIMEOUT seconds (default 30) without data, instead of hanging a
+    job (and the app's exit) on a stalled connection. torchvision has no timeout of its own."""
+    old = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(float(os.environ.get("DSDC_DOWNLOAD_TIMEOUT", "30")))
+    try:
+        yield
+    finally:
+        socket.setdefaulttimeout(old)
+
+
 # --- readers ---------------------------------------------------------------------------------------------
 def load_idx_pair(images_path: str | os.PathLike, labels_path: str | os.PathLike,
                   classes: list[str] | None = None, name: str = "") -> ImageSet:
@@ -150,7 +164,8 @@ def _torchvision_set(cls, root: Path, train: bool, download: bool, files: tuple[
     if download:
         try:
             root.mkdir(parents=True, exist_ok=True)
-            cls(str(root), train=train, download=True)
+            with download_timeout():
+                cls(str(root), train=train, download=True)
         except Exception as e:  # offline, read-only folder, mirror down ...
             raise DataError(
                 f"{label} {'training' if train else 'test'} set is missing and could not be downloaded: "
@@ -248,7 +263,8 @@ def load_online_set(name: str, root: str | os.PathLike | None = None, train: boo
     cls_name, kwargs, label = ONLINE_SETS[name]
     root = resolve_data_dir(root)
     try:
-        ds = getattr(tvd, cls_name)(str(root), train=train, download=download, **kwargs)
+        with download_timeout():
+            ds = getattr(tvd, cls_name)(str(root), train=train, download=download, **kwargs)
     except Exception as e:
         raise DataError(f"{label} is not in {root / cls_name} and could not be downloaded "
                         f"({type(e).__name__}: {e}); connect to the internet or copy it there") from None

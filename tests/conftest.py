@@ -48,6 +48,34 @@ def pretrained():
     return load_pretrained()
 
 
+@pytest.fixture
+def make_window(qtbot, tmp_path, data_root):
+    """Open main windows as the app does (own settings file, the real data folder); closed after the test."""
+    from PySide6.QtCore import QSettings
+    made = []
+
+    def make(**kwargs):
+        from dsdc_gui.main_window import MainWindow
+        settings = QSettings(str(tmp_path / f"settings{len(made)}.ini"), QSettings.Format.IniFormat)
+        settings.setValue("data_dir", str(data_root))
+        w = MainWindow(settings=settings, **kwargs)
+        qtbot.addWidget(w)
+        w.resize(1280, 820)
+        w.show()
+        qtbot.waitExposed(w)
+        made.append(w)
+        return w
+
+    yield make
+    for w in made:
+        w.runner.shutdown()
+
+
+@pytest.fixture
+def window(make_window):
+    return make_window()
+
+
 @pytest.fixture(autouse=True)
 def _isolated_user_dirs(tmp_path_factory, monkeypatch):
     """Keep every test off the real per-user folders (data, settings, collected digits)."""

@@ -20,17 +20,8 @@ def store(tmp_path):
 
 
 @pytest.fixture
-def window(qtbot, tmp_path, data_root, store):
-    from dsdc_gui.main_window import MainWindow
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    settings.setValue("data_dir", str(data_root))
-    w = MainWindow(settings=settings, store=store)
-    qtbot.addWidget(w)
-    w.resize(1280, 820)
-    w.show()
-    qtbot.waitExposed(w)
-    yield w
-    w.runner.shutdown()
+def window(make_window, store):
+    return make_window(store=store)
 
 
 def test_draw_then_press_the_digit_key_saves_a_sample(qtbot, window, store):

@@ -13,18 +13,6 @@ from PySide6.QtWidgets import QMessageBox
 from gui_helpers import click_action, draw_digit, draw_stroke
 
 
-@pytest.fixture
-def window(qtbot, tmp_path, data_root):
-    from dsdc_gui.main_window import MainWindow
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    settings.setValue("data_dir", str(data_root))
-    w = MainWindow(settings=settings)
-    qtbot.addWidget(w)
-    w.resize(1280, 820)
-    w.show()
-    qtbot.waitExposed(w)
-    yield w
-    w.runner.shutdown()
 
 
 def _weights(model):

@@ -19,17 +19,6 @@ from model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from model.network import DSDCNet, NetConfig
 
 
-@pytest.fixture
-def window(qtbot, tmp_path, data_root):
-    from dsdc_gui.main_window import MainWindow
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    settings.setValue("data_dir", str(data_root))
-    w = MainWindow(settings=settings)
-    qtbot.addWidget(w)
-    w.resize(1280, 820)
-    w.show()
-    yield w
-    w.runner.shutdown()
 
 
 def _error_text(window) -> str:
@@ -260,3 +249,68 @@ def test_soak_training_with_continuous_drawing_stays_bounded(qtbot, window):
     grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss0) / 1024
     print(f"{strokes} drawings during training; peak memory grew by {grown_mb:.0f} MB")
     assert strokes > 5 and grown_mb < 300
+
+
+# --- downloads ---------------------------------------------------------------------------------------------
+class _StalledServer:
+    """A local 'mirror' that accepts connections and never answers: a download that hangs."""
+
+    def __enter__(self):
+        import socket
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/"
+        return self
+
+    def __exit__(self, *exc):
+        self.sock.close()
+
+
+def test_closing_the_window_mid_download_exits_cleanly(qtbot, make_window, tmp_path, monkeypatch):
+    from torchvision.datasets import MNIST
+    monkeypatch.setenv("DSDC_DOWNLOAD_TIMEOUT", "2")
+    with _StalledServer() as server:
+        monkeypatch.setattr(MNIST, "mirrors", [server.url])
+        window = make_window()
+        window.training.data_dir.setText(str(tmp_path / "empty"))
+        threads_before = threading.active_count()
+        click_action(qtbot, window, window.pretrain_action)
+        qtbot.waitUntil(lambda: "downloading" in window.status_label.text(), timeout=10_000)
+        qtbot.wait(500)  # the worker is now blocked inside torchvision's download
+        t0 = time.monotonic()
+        window.close()
+        closed_in = time.monotonic() - t0
+    assert not window.runner.busy and not window.isVisible()
+    qtbot.waitUntil(lambda: threading.active_count() <= threads_before, timeout=5000)
+    print(f"closed mid-download in {closed_in:.1f} s")
+    assert closed_in < 30  # bounded by the download timeout, not by the download
+
+
+def test_fashion_mnist_is_downloaded_on_request_with_torchvision(tmp_path, monkeypatch, data_root):
+    """The 'fashion' target fetches Fashion-MNIST with torchvision's own download code. Offline here, a local
+    mirror serves IDX files (MNIST's, renamed: the download path is what is tested, not the pictures)."""
+    import gzip
+    import http.server
+    import shutil
+    from functools import partial
+    from torchvision.datasets import FashionMNIST
+    from model.data import load_target
+    served = tmp_path / "mirror"
+    served.mkdir()
+    for train in (True, False):
+        for name in (("train" if train else "t10k") + "-images-idx3-ubyte", ("train" if train else "t10k") +
+                     "-labels-idx1-ubyte"):
+            with open(data_root / "MNIST" / "raw" / name, "rb") as src, gzip.open(served / (name + ".gz"), "wb") as dst:
+                shutil.copyfileobj(src, dst)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                             partial(http.server.SimpleHTTPRequestHandler, directory=str(served)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setattr(FashionMNIST, "mirrors", [f"http://127.0.0.1:{server.server_port}/"])
+        monkeypatch.setattr(FashionMNIST, "resources", [(f.name, None) for f in sorted(served.iterdir())])
+        train, held = load_target("fashion", tmp_path / "data")
+    finally:
+        server.shutdown()
+    assert len(train) == 24_345 and len(held) == 10_000
+    assert train.classes[0] == "T-shirt/top" and (tmp_path / "data" / "FashionMNIST" / "raw").is_dir()
