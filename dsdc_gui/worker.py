@@ -7,7 +7,6 @@ swaps in on its own thread. No widget is touched here.
 """
 from __future__ import annotations
 
-import copy
 import threading
 import time
 import traceback

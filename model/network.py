@@ -8,7 +8,7 @@ layout (same channels, dilations, strides), for side-by-side comparison.
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 
 import torch
 import torch.nn.functional as F

@@ -1,6 +1,5 @@
 """Checkpoints: round trip, atomic writes, and every way a file can be wrong."""
 import os
-import pickle
 import time
 
 import pytest

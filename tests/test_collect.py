@@ -6,8 +6,7 @@ import stat
 
 import numpy as np
 import pytest
-import torch
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 
 from gui_helpers import draw_digit

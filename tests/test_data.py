@@ -1,7 +1,6 @@
 """Data: the data-directory setting, MNIST via torchvision, IDX pairs, ImageFolder, batched augmentation."""
 import hashlib
 import shutil
-from pathlib import Path
 
 import pytest
 import torch

@@ -1,16 +1,15 @@
 """The desktop app, driven through its real widgets with pytest-qt (offscreen in CI)."""
 from __future__ import annotations
 
-import os
 import threading
 
 import numpy as np
 import pytest
 import torch
-from PySide6.QtCore import QSettings, Qt, QThread
+from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import QMessageBox
 
-from gui_helpers import click_action, draw_digit, draw_stroke
+from gui_helpers import click_action, draw_digit
 
 
 

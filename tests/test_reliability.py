@@ -11,11 +11,11 @@ import time
 import numpy as np
 import pytest
 import torch
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 
 from gui_helpers import click_action, draw_digit
-from model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from model.checkpoint import load_checkpoint, save_checkpoint
 from model.network import DSDCNet, NetConfig
 
 
