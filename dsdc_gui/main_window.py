@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -443,8 +444,9 @@ class MainWindow(QMainWindow):
         t = self.training
         cfg = pretrain_config(epochs=t.epochs.value(), batch_size=t.batch_size.value(), lr=t.lr.value())
         root, limit = self.data_dir(), t.train_limit.value()
-        live = DSDCNet(self.model.config if self.model.config.num_classes == 10 else NetConfig())
-        self.live_model = copy.deepcopy(live).eval()
+        # a fresh network of the current architecture, with the ten digit classes whatever the current head
+        live = DSDCNet(replace(self.model.config, num_classes=10, class_names=NetConfig().class_names))
+        self.live_model = None  # filled from the worker's snapshots (never the object it trains)
 
         def run(ctx) -> JobResult:
             ctx.status(f"Loading MNIST from {root} (downloading it there if it is missing)…")
@@ -474,7 +476,7 @@ class MainWindow(QMainWindow):
         counts = model.freeze(policy)
         cfg = finetune_config(epochs=t.epochs.value(), batch_size=t.batch_size.value(), lr=t.finetune_lr.value())
         root, limit = self.data_dir(), t.train_limit.value()
-        self.live_model = model
+        self.live_model = None  # filled from the worker's snapshots (never the object it trains)
 
         def run(ctx) -> JobResult:
             ctx.status(f"Loading the fine-tuning target {target} (downloading it into {root} if it is missing)…")
@@ -602,12 +604,17 @@ class MainWindow(QMainWindow):
             self.runner.stop()
             self.set_status("Stopping at the next batch…")
 
-    def _on_snapshot(self, state: dict) -> None:
-        # A safe point: the worker copied the weights between batches; show them in the predictions.
-        if self.live_model is not None:
-            self.live_model.load_state_dict(state)
-            if not self.canvas.is_empty:
-                self.update_prediction()
+    def _on_snapshot(self, snapshot) -> None:
+        # A safe point: the worker copied the weights between batches; show them in the predictions, in a
+        # network of the GUI thread's own (the worker's is never touched from here).
+        if not self.runner.busy:
+            return  # a late snapshot of a job that has already ended
+        config, state = snapshot
+        if self.live_model is None or self.live_model.config != config:
+            self.live_model = DSDCNet(config).eval()
+        self.live_model.load_state_dict(state)
+        if not self.canvas.is_empty:
+            self.update_prediction()
 
     def _on_epoch_end(self, info) -> None:
         self.training.add_epoch(info)

@@ -55,18 +55,20 @@ class JobContext:
         self._worker.epochEnd.emit(info)
 
     def maybe_snapshot(self, model, every_s: float = 0.4) -> None:
-        """Emit a copy of the weights at most every ``every_s`` seconds (called between batches)."""
+        """Emit (architecture, copy of the weights) at most every ``every_s`` seconds (called between batches).
+        The architecture travels along because a job may change it (a fine-tune can replace the head)."""
         now = time.monotonic()
         if now - self._last_snapshot >= every_s:
             self._last_snapshot = now
-            self._worker.snapshot.emit({k: v.detach().clone() for k, v in model.state_dict().items()})
+            state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            self._worker.snapshot.emit((model.config, state))
 
 
 class Worker(QObject):
     status = Signal(str)
     batchEnd = Signal(object)     # model.train.BatchInfo
     epochEnd = Signal(object)     # model.train.EpochInfo
-    snapshot = Signal(object)     # a state_dict copy of the model being trained
+    snapshot = Signal(object)     # (NetConfig, state_dict copy) of the model being trained
     finished = Signal(object)     # JobResult
     failed = Signal(str)          # one clear sentence
 

@@ -274,3 +274,25 @@ def test_signals_keep_refcounts(qtbot):
         e.plain.emit()
         e.carrying.emit(1)
     assert abs(sys.getrefcount(True) - before) < 50
+
+
+def test_finetune_on_a_five_class_folder_swaps_the_head_live(qtbot, window, tmp_path):
+    from conftest import write_png_folder
+    root = write_png_folder(tmp_path / "five", {c: 40 for c in "abcde"})
+    draw_digit(qtbot, window.canvas, "1")
+    layers = window.layers
+    layers.target.setCurrentIndex(layers.target.findData("folder"))
+    layers.folder.setText(str(root))
+    window.training.epochs.setValue(30)
+    window.training.batch_size.setValue(8)
+    window.training.finetune_lr.setValue(3e-3)
+    shown = []
+    window.predictionUpdated.connect(lambda: shown.append(list(window.prediction.class_names)))
+    original = window.model
+    with qtbot.waitSignal(window.jobFinished, timeout=120_000) as blocker:
+        click_action(qtbot, window, window.finetune_action)
+    assert blocker.args == ["finished"]
+    assert ["a", "b", "c", "d", "e"] in shown[:-1]  # the live network (new head) was shown during the run
+    assert original.config.num_classes == 10 and window.model is not original  # trained a copy, then swapped
+    assert window.prediction.class_names == ["a", "b", "c", "d", "e"] and window.last_report.head_replaced
+    assert window.last_report.target_after > 0.6
