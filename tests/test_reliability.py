@@ -314,3 +314,37 @@ def test_fashion_mnist_is_downloaded_on_request_with_torchvision(tmp_path, monke
         server.shutdown()
     assert len(train) == 24_345 and len(held) == 10_000
     assert train.classes[0] == "T-shirt/top" and (tmp_path / "data" / "FashionMNIST" / "raw").is_dir()
+
+
+def test_emnist_digits_is_downloaded_on_request_with_torchvision(tmp_path, monkeypatch, data_root):
+    """The 'emnist-digits' target goes through torchvision's EMNIST download (one zip of gzipped IDX files),
+    here from a local mirror that serves MNIST's files under EMNIST's names, stored transposed as EMNIST is."""
+    import gzip
+    import http.server
+    import zipfile
+    from functools import partial
+    from torchvision.datasets import EMNIST
+    from model.data import load_mnist, load_target
+    served = tmp_path / "mirror"
+    served.mkdir()
+    with zipfile.ZipFile(served / "gzip.zip", "w") as z:
+        for part, mnist_part in (("train", "train"), ("test", "t10k")):
+            images = data_root / "MNIST" / "raw" / f"{mnist_part}-images-idx3-ubyte"
+            raw = images.read_bytes()
+            n = int.from_bytes(raw[4:8], "big")
+            pixels = np.frombuffer(raw[16:], np.uint8).reshape(n, 28, 28).transpose(0, 2, 1)  # EMNIST's layout
+            z.writestr(f"gzip/emnist-digits-{part}-images-idx3-ubyte.gz", gzip.compress(raw[:16] + pixels.tobytes()))
+            labels = (data_root / "MNIST" / "raw" / f"{mnist_part}-labels-idx1-ubyte").read_bytes()
+            z.writestr(f"gzip/emnist-digits-{part}-labels-idx1-ubyte.gz", gzip.compress(labels))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                             partial(http.server.SimpleHTTPRequestHandler, directory=str(served)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setattr(EMNIST, "url", f"http://127.0.0.1:{server.server_port}/gzip.zip")
+        monkeypatch.setattr(EMNIST, "md5", None)
+        train, held = load_target("emnist-digits", tmp_path / "data")
+    finally:
+        server.shutdown()
+    assert len(train) == 24_345 and len(held) == 10_000 and train.classes == [str(i) for i in range(10)]
+    # transposed back: the images are upright digits again
+    assert torch.equal(held.images, load_mnist(data_root, train=False).images)
