@@ -440,25 +440,33 @@ class MainWindow(QMainWindow):
         self.set_status(job.description)
         return True
 
-    def start_pretrain(self) -> bool:
+    def _mnist_training(self, net: DSDCNet, what: str, live: bool):
+        """A job body that trains ``net`` on MNIST with the Training tab's settings; returns (result, images).
+        ``live``: send weight snapshots, so that the canvas shows the network as it learns."""
         t = self.training
         cfg = pretrain_config(epochs=t.epochs.value(), batch_size=t.batch_size.value(), lr=t.lr.value())
         root, limit = self.data_dir(), t.train_limit.value()
-        # a fresh network of the current architecture, with the ten digit classes whatever the current head
-        live = DSDCNet(replace(self.model.config, num_classes=10, class_names=NetConfig().class_names))
-        self.live_model = None  # filled from the worker's snapshots (never the object it trains)
 
-        def run(ctx) -> JobResult:
+        def train_it(ctx):
             ctx.status(f"Loading MNIST from {root} (downloading it there if it is missing)…")
             train, test = load_mnist(root, train=True), load_mnist(root, train=False)
             if limit:
                 train = train.take(limit, seed=0)
-            ctx.status(f"Pretraining on {len(train):,} MNIST images, testing on {len(test):,}…")
-            trainer = Trainer(live, train, test, cfg, lambda b: (ctx.on_batch_end(b), ctx.maybe_snapshot(live)),
-                              ctx.on_epoch_end, ctx.stop_event)
-            result = trainer.fit()
-            return JobResult("pretrain", live, result, message=result.message,
-                             extra={"trained_on": len(train), "data_dir": str(root)})
+            ctx.status(f"Training {what} on {len(train):,} MNIST images, testing on {len(test):,}…")
+            on_batch = (lambda b: (ctx.on_batch_end(b), ctx.maybe_snapshot(net))) if live else ctx.on_batch_end
+            return Trainer(net, train, test, cfg, on_batch, ctx.on_epoch_end, ctx.stop_event).fit(), len(train)
+
+        return train_it
+
+    def start_pretrain(self) -> bool:
+        # a fresh network of the current architecture, with the ten digit classes whatever the current head
+        live = DSDCNet(replace(self.model.config, num_classes=10, class_names=NetConfig().class_names))
+        self.live_model = None  # filled from the worker's snapshots (never the object it trains)
+        train_it = self._mnist_training(live, "a fresh network", live=True)
+
+        def run(ctx) -> JobResult:
+            result, n = train_it(ctx)
+            return JobResult("pretrain", live, result, message=result.message, extra={"trained_on": n})
 
         self.training.begin_run("Pretrain")
         self.tabs.setCurrentWidget(self.training)
@@ -549,17 +557,13 @@ class MainWindow(QMainWindow):
             self._refresh_baseline()
 
     def start_baseline_training(self) -> bool:
-        t = self.training
-        cfg = pretrain_config(epochs=t.epochs.value(), batch_size=t.batch_size.value(), lr=t.lr.value())
-        root, limit, out = self.data_dir(), t.train_limit.value(), self.baseline_path()
+        out = self.baseline_path()
         net = DSDCNet(NetConfig(separable=False))
+        train_it = self._mnist_training(net, f"the standard-conv baseline ({net.param_counts()['total']:,} "
+                                             f"parameters)", live=False)
 
         def run(ctx) -> JobResult:
-            train, test = load_mnist(root, train=True), load_mnist(root, train=False)
-            if limit:
-                train = train.take(limit, seed=0)
-            ctx.status(f"Training the standard-conv baseline ({net.param_counts()['total']:,} parameters)…")
-            result = Trainer(net, train, test, cfg, ctx.on_batch_end, ctx.on_epoch_end, ctx.stop_event).fit()
+            result, _ = train_it(ctx)
             out.parent.mkdir(parents=True, exist_ok=True)
             save_checkpoint(out, net, {"baseline": True, "test_accuracy": result.test_accuracy})
             return JobResult("baseline", None, result, message=f"Baseline saved to {out}")

@@ -73,7 +73,7 @@ def cmd_train(args) -> str:
     result = Trainer(model, train, test, cfg, progress.batch, progress.epoch).fit()
     if not result.ok:
         raise RuntimeError(result.message)
-    loss, acc = evaluate(model, test)
+    acc = result.test_accuracy  # the last epoch's evaluation, of the weights the run ended with
     if args.out:
         save_checkpoint(args.out, model, {
             "trained_on": f"MNIST training set, {len(train)} images from {root}",

@@ -61,6 +61,7 @@ class ImageSet:
     labels: torch.Tensor  # N int64
     classes: list[str]
     name: str = ""
+    skipped: int = 0  # files that could not be read when the set was loaded
 
     def __post_init__(self):
         if self.images.dtype != torch.uint8 or self.images.dim() != 3:
@@ -235,9 +236,7 @@ def load_image_folder(path: str | os.PathLike, size: int = 28) -> ImageSet:
     if not images:
         raise DataError(f"no readable images in {path} ({skipped} files could not be read)")
     name = path.name + (f" ({skipped} unreadable files skipped)" if skipped else "")
-    s = ImageSet(torch.stack(images), torch.tensor(labels), list(folder.classes), name)
-    s.skipped = skipped  # type: ignore[attr-defined]
-    return s
+    return ImageSet(torch.stack(images), torch.tensor(labels), list(folder.classes), name, skipped)
 
 
 ONLINE_SETS = {
